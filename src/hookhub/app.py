@@ -1,0 +1,58 @@
+"""``create_app(settings)``: the FastAPI application and the lifespan that runs its services."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from hookhub import __version__
+from hookhub.clock import Clock, utc_now
+from hookhub.config import Settings
+from hookhub.errors import ConfigError
+from hookhub.http.errors import install_error_handlers
+from hookhub.http.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from hookhub.http.routes import admin, events, system
+from hookhub.services import Services
+
+DESCRIPTION = (
+    "Self-hosted webhook and WebSocket gateway for chat bots and their web apps. "
+    "Admin endpoints take `Authorization: Bearer <token>`; errors are "
+    '`{"success": false, "message": ..., "errors"?: [...]}`.'
+)
+
+
+def create_app(settings: Settings, *, clock: Clock = utc_now) -> FastAPI:
+    """Build the application. Services start in the lifespan, in order, and stop in reverse.
+
+    Raises :class:`ConfigError` when no admin token is configured: outside the demo mode of
+    ``hookhub serve --demo`` an admin API without a token is refused, never left open.
+    """
+    if settings.admin_token is None:
+        raise ConfigError("HOOKHUB_ADMIN_TOKEN: required (or run `hookhub serve --demo` locally)")
+    services = Services.build(settings, clock=clock)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await services.start()
+        try:
+            yield
+        finally:
+            await services.stop()
+
+    app = FastAPI(
+        title="hookhub",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.services = services
+    install_error_handlers(app)
+    app.include_router(system.router)
+    app.include_router(events.router)
+    app.include_router(admin.router)
+    # Added last runs first: the request context wraps everything, including the 413.
+    app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContextMiddleware, metrics=services.metrics)
+    return app

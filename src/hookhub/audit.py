@@ -1,0 +1,29 @@
+"""The audit log's record: a security-relevant act, who did it, to what, and when."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel
+
+from hookhub.events import UtcDatetime
+
+
+class AuditAction(StrEnum):
+    """Every act the audit log records; later capabilities add theirs here."""
+
+    TOKEN_CREATED = "token.created"
+    TOKEN_REVOKED = "token.revoked"
+    SECRET_ROTATED = "secret.rotated"
+    ACTION_RUN = "action.run"
+
+
+class AuditRecord(BaseModel):
+    id: str
+    occurred_at: UtcDatetime
+    actor: str
+    action: str
+    target: str | None = None
+    request_id: str | None = None
+    details: dict[str, Any] = {}

@@ -1,0 +1,33 @@
+"""The in-memory bus: one process, no server. The embedded default."""
+
+from __future__ import annotations
+
+from hookhub.bus.base import Handler, Subscription, matches
+
+
+class MemoryBus:
+    def __init__(self) -> None:
+        self._subscriptions: list[Subscription] = []
+
+    async def start(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        for subscription in list(self._subscriptions):
+            await subscription.close()
+
+    async def publish(self, topic: str, message: bytes) -> None:
+        for subscription in self._subscriptions:
+            if matches(subscription.pattern, topic):
+                subscription.offer(topic, message)
+
+    async def subscribe(self, pattern: str, handler: Handler) -> Subscription:
+        subscription = Subscription(pattern, handler, on_close=self._forget)
+        self._subscriptions.append(subscription)
+        return subscription
+
+    async def ping(self) -> None:
+        return None
+
+    async def _forget(self, subscription: Subscription) -> None:
+        self._subscriptions.remove(subscription)

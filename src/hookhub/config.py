@@ -1,0 +1,157 @@
+"""Settings: ``HOOKHUB_*`` environment variables plus an optional TOML file.
+
+The TOML file is named by ``HOOKHUB_CONFIG``; its keys are the setting names without the prefix
+(``port = 9000``). The environment wins over the file. Everything is validated once, at start-up:
+:func:`load_settings` turns a validation failure into one :class:`ConfigError` line that names
+the setting, and never repeats a secret.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from hookhub.errors import ConfigError
+from hookhub.store.url import masked, normalise_database_url
+
+ENV_PREFIX = "HOOKHUB_"
+CONFIG_ENV = "HOOKHUB_CONFIG"
+MIN_SECRET_CHARS = 32
+DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///hookhub.db"
+DEFAULT_ADMIN_TOKEN_FILE = Path(".hookhub-admin-token")
+SECRET_FIELDS = ("admin_token", "internal_secret", "token_secret")
+
+
+class Settings(BaseSettings):
+    """Every setting hookhub reads; see the configuration table in the README."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        extra="forbid",
+        validate_default=True,
+        frozen=True,
+    )
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    database_url: str = DEFAULT_DATABASE_URL
+    redis_url: str | None = None
+    admin_token: SecretStr | None = None
+    internal_secret: SecretStr | None = None
+    token_secret: SecretStr | None = None
+    demo: bool = False
+    admin_token_file: Path = DEFAULT_ADMIN_TOKEN_FILE
+    max_body_bytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, gt=0)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["auto", "json", "console"] = "auto"
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        try:
+            return normalise_database_url(value).render_as_string(hide_password=False)
+        except ConfigError as exc:
+            raise ValueError(exc.message) from None
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+    @field_validator(*SECRET_FIELDS)
+    @classmethod
+    def _secret_strength(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or value.get_secret_value() == "":
+            return None
+        if len(value.get_secret_value()) < MIN_SECRET_CHARS:
+            raise ValueError(f"must be at least {MIN_SECRET_CHARS} characters")
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_path = os.environ.get(CONFIG_ENV)
+        if config_path:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config_path)))
+        return tuple(sources)
+
+    def effective(self) -> dict[str, str]:
+        """The settings as display strings, secrets masked to a short prefix."""
+        shown: dict[str, str] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if name in SECRET_FIELDS:
+                shown[name] = mask_secret(value.get_secret_value()) if value else "(unset)"
+            elif name == "database_url":
+                shown[name] = masked(normalise_database_url(value))
+            elif name == "redis_url" and value:
+                shown[name] = _mask_redis(value)
+            else:
+                shown[name] = "(unset)" if value is None else str(value)
+        return shown
+
+
+def mask_secret(secret: str) -> str:
+    """Show at most a short prefix of a secret: enough to tell two apart, not to use one."""
+    return f"{secret[:4]}…({len(secret)} chars)"
+
+
+def _mask_redis(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    creds, at, host = rest.rpartition("@")
+    return f"{scheme}{sep}***@{host}" if at and creds else url
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read and validate the settings; raise one-line :class:`ConfigError` on any problem."""
+    config_path = os.environ.get(CONFIG_ENV)
+    if config_path:
+        _check_toml(Path(config_path))
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, config_path)) from None
+
+
+def _check_toml(path: Path) -> None:
+    if not path.is_file():
+        raise ConfigError(f"{CONFIG_ENV}: no such file: {path}")
+    try:
+        tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{CONFIG_ENV}: {path} is not valid TOML: {exc}") from None
+
+
+def _describe(exc: ValidationError, config_path: str | None) -> str:
+    problems = []
+    for error in exc.errors(include_input=False, include_url=False):
+        name = ".".join(str(part) for part in error["loc"])
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            where = f" in {config_path}" if config_path else ""
+            problems.append(f"unknown setting {name!r}{where}")
+        else:
+            problems.append(f"{ENV_PREFIX}{name.upper()}: {message}")
+    return "; ".join(problems)

@@ -1,0 +1,84 @@
+"""The event: the one concept everything in hookhub carries (see DESIGN.md).
+
+Pure: no clock reads, no I/O. Ids are ULIDs: 26 characters, unique, and sortable by creation
+time, so a listing ordered by id is ordered by time.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+import orjson
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer
+from ulid import ULID
+
+from hookhub.clock import isoformat_z
+
+#: Dotted lowercase names: ``ticket.created``, ``user.status_changed``, ``webhook.test``.
+EVENT_TYPE_PATTERN = r"^[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)*$"
+#: Channel names: letters, digits and ``_-.:@/`` (``user:42``, ``shop/orders``).
+CHANNEL_PATTERN = r"^[A-Za-z0-9_\-.:@/]+$"
+MAX_TYPE_CHARS = 128
+MAX_CHANNEL_CHARS = 255
+MAX_SOURCE_CHARS = 64
+
+
+def new_id(moment: datetime | None = None) -> str:
+    """A new ULID as text; with ``moment``, its time part is that moment."""
+    return str(ULID.from_datetime(moment) if moment is not None else ULID())
+
+
+def _utc(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("must carry a timezone")
+    return value
+
+
+UtcDatetime = Annotated[
+    datetime, AfterValidator(_utc), PlainSerializer(isoformat_z, return_type=str, when_used="json")
+]
+EventType = Annotated[str, Field(min_length=1, max_length=MAX_TYPE_CHARS, pattern=EVENT_TYPE_PATTERN)]
+Channel = Annotated[str, Field(min_length=1, max_length=MAX_CHANNEL_CHARS, pattern=CHANNEL_PATTERN)]
+
+
+class Event(BaseModel):
+    """``{id, type, payload, source, channel?, occurred_at}``; immutable once made."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    type: EventType
+    payload: dict[str, Any]
+    source: str = Field(max_length=MAX_SOURCE_CHARS)
+    channel: Channel | None = None
+    occurred_at: UtcDatetime
+
+    @classmethod
+    def create(
+        cls,
+        *,
+        type: str,
+        payload: dict[str, Any],
+        source: str,
+        now: datetime,
+        channel: str | None = None,
+    ) -> Event:
+        """A new event with a fresh id whose time part is ``now``."""
+        return cls(
+            id=new_id(now),
+            type=type,
+            payload=payload,
+            source=source,
+            channel=channel,
+            occurred_at=now,
+        )
+
+    def to_json(self) -> bytes:
+        """The event as compact JSON bytes, the form it travels in over the bus."""
+        return orjson.dumps(self.model_dump(mode="json"))
+
+    @classmethod
+    def from_json(cls, data: bytes) -> Event:
+        return cls.model_validate(orjson.loads(data))
+

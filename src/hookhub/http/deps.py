@@ -1,0 +1,66 @@
+"""Request-scoped dependencies and the admin route class."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated
+
+from fastapi import Depends, Request, Response, Security
+from fastapi.routing import APIRoute
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from hookhub.services import Services
+from hookhub.tokens import Principal
+
+#: Declared on admin routers so the OpenAPI schema shows the bearer scheme; the check itself
+#: runs in :class:`AdminRoute`, before the body is parsed.
+bearer_scheme = HTTPBearer(auto_error=False, description="HOOKHUB_ADMIN_TOKEN or an API token")
+BEARER_PREFIX = "bearer "
+
+
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+def request_id(request: Request) -> str | None:
+    value = getattr(request.state, "request_id", None)
+    return value if isinstance(value, str) else None
+
+
+def _bearer_token(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    if header[: len(BEARER_PREFIX)].lower() != BEARER_PREFIX:
+        return None
+    return header[len(BEARER_PREFIX) :].strip() or None
+
+
+class AdminRoute(APIRoute):
+    """A route that authenticates the caller before FastAPI reads or validates the body.
+
+    So an unauthenticated caller gets 401 whatever it sent, and learns nothing about the
+    shape the endpoint expects. The principal lands in ``request.state.principal``.
+    """
+
+    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+        handler = super().get_route_handler()
+
+        async def authenticated(request: Request) -> Response:
+            services = get_services(request)
+            request.state.principal = await services.tokens.authenticate(_bearer_token(request))
+            return await handler(request)
+
+        return authenticated
+
+
+def current_principal(
+    request: Request,
+    _credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer_scheme)],
+) -> Principal:
+    principal: Principal = request.state.principal
+    return principal
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+PrincipalDep = Annotated[Principal, Depends(current_principal)]
+RequestIdDep = Annotated[str | None, Depends(request_id)]

@@ -1,0 +1,37 @@
+"""Prometheus metrics, on a registry per application so several apps can live in one process."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+#: Seconds; spans a fast local call up to a slow outside one.
+LATENCY_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.http_requests = Counter(
+            "hookhub_http_requests",
+            "HTTP requests answered, by route template and status",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.http_latency = Histogram(
+            "hookhub_http_request_duration_seconds",
+            "Time from request to the end of the response",
+            ["method", "route"],
+            buckets=LATENCY_BUCKETS_S,
+            registry=self.registry,
+        )
+        self.events_published = Counter(
+            "hookhub_events_published",
+            "Events stored and handed to the bus, by source",
+            ["source"],
+            registry=self.registry,
+        )
+        self.bus_publish_failures = Counter(
+            "hookhub_bus_publish_failures",
+            "Events stored but not handed to the bus because it was unreachable",
+            registry=self.registry,
+        )

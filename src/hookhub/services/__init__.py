@@ -1,0 +1,69 @@
+"""Services: the parts that do the work, shared by the HTTP and CLI shells.
+
+:class:`Services` builds them from settings, starts them in order and stops them in reverse.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import structlog
+
+from hookhub.bus import Bus, make_bus
+from hookhub.clock import Clock, utc_now
+from hookhub.config import Settings
+from hookhub.metrics import Metrics
+from hookhub.services.events import EventPublisher
+from hookhub.services.tokens import TokenService
+from hookhub.store.engine import Database
+from hookhub.store.migrate import require_current
+from hookhub.store.repositories import AuditRepository, EventRepository, TokenRepository
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    bus: Bus
+    metrics: Metrics
+    clock: Clock
+    events: EventRepository
+    audit: AuditRepository
+    publisher: EventPublisher
+    tokens: TokenService
+    started: bool = field(default=False)
+
+    @classmethod
+    def build(cls, settings: Settings, *, clock: Clock = utc_now) -> Services:
+        db = Database(settings.database_url)
+        bus = make_bus(settings.redis_url)
+        metrics = Metrics()
+        events = EventRepository(db)
+        audit = AuditRepository(db)
+        admin_token = settings.admin_token.get_secret_value() if settings.admin_token else None
+        return cls(
+            settings=settings,
+            db=db,
+            bus=bus,
+            metrics=metrics,
+            clock=clock,
+            events=events,
+            audit=audit,
+            publisher=EventPublisher(events, bus, metrics, clock),
+            tokens=TokenService(TokenRepository(db), audit, clock, admin_token),
+        )
+
+    async def start(self) -> None:
+        """Check the schema, then start the bus. Raises ``SchemaOutdatedError`` or ``StoreError``."""
+        await require_current(self.db)
+        await self.bus.start()
+        self.started = True
+        log.info("services.started", database=self.db.dialect, bus=type(self.bus).__name__)
+
+    async def stop(self) -> None:
+        await self.bus.close()
+        await self.db.close()
+        self.started = False
+        log.info("services.stopped")

@@ -1,0 +1,1 @@
+"""The store: engine and sessions, SQLAlchemy models, repositories and migrations."""

@@ -1,0 +1,71 @@
+"""The database handle: one async engine, sessions opened and closed by repositories only."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from sqlalchemy import event, text
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from hookhub.errors import StoreError
+from hookhub.store.url import normalise_database_url
+
+#: How long a SQLite writer waits for the lock before giving up (WAL allows one writer).
+SQLITE_BUSY_TIMEOUT_MS = 5000
+POSTGRES_POOL_SIZE = 10
+POSTGRES_CONNECT_TIMEOUT_S = 5
+
+
+class Database:
+    """An async engine plus a session factory, for SQLite (WAL) or PostgreSQL from one code path.
+
+    Repositories call :meth:`session`; nothing else should hold a session. Driver errors that
+    mean "the database is not reachable" become :class:`StoreError` at this boundary.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = normalise_database_url(url)
+        self.dialect = self.url.get_backend_name()
+        kwargs: dict[str, Any] = {"pool_pre_ping": True}
+        if self.dialect == "postgresql":
+            kwargs["pool_size"] = POSTGRES_POOL_SIZE
+            kwargs["connect_args"] = {"timeout": POSTGRES_CONNECT_TIMEOUT_S}
+        self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
+        if self.dialect == "sqlite":
+            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+        self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        """A session in a transaction: committed on success, rolled back on any error."""
+        try:
+            async with self._sessions() as session, session.begin():
+                yield session
+        except (OperationalError, InterfaceError, OSError) as exc:
+            raise StoreError("the database is unreachable") from exc
+        except DBAPIError as exc:
+            if exc.connection_invalidated:
+                raise StoreError("the database connection was lost") from exc
+            raise
+
+    async def ping(self) -> None:
+        """Raise :class:`StoreError` unless the database answers a trivial query."""
+        async with self.session() as session:
+            await session.execute(text("SELECT 1"))
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # WAL lets readers run beside the one writer; NORMAL sync is safe under WAL (a power loss
+    # may drop the last commits, never corrupt the file).
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.close()

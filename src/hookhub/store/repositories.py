@@ -1,0 +1,164 @@
+"""Repositories: every read and write of the store goes through here.
+
+Each method opens its own session and closes it before returning, and returns plain pydantic
+models, so no session or ORM row escapes into services or routes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+from sqlalchemy import ColumnElement, func, select, update
+
+from hookhub.audit import AuditRecord
+from hookhub.events import Event, new_id
+from hookhub.paging import Page
+from hookhub.store.engine import Database
+from hookhub.store.models import ApiToken, AuditEntry, EventRecord
+from hookhub.tokens import ApiTokenInfo
+
+#: A token's ``last_used_at`` is refreshed at most this often, to spare a write per request.
+TOKEN_TOUCH_INTERVAL = timedelta(minutes=5)
+
+RowT = TypeVar("RowT", EventRecord, AuditEntry)
+ItemT = TypeVar("ItemT")
+
+
+class EventRepository:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def add(self, event: Event, *, request_id: str | None = None) -> None:
+        async with self._db.session() as session:
+            session.add(
+                EventRecord(
+                    id=event.id,
+                    type=event.type,
+                    source=event.source,
+                    channel=event.channel,
+                    payload=event.payload,
+                    occurred_at=event.occurred_at,
+                    request_id=request_id,
+                )
+            )
+
+    async def get(self, event_id: str) -> Event | None:
+        async with self._db.session() as session:
+            row = await session.get(EventRecord, event_id)
+            return _event(row) if row is not None else None
+
+    async def list(self, *, type: str | None, limit: int, offset: int) -> Page[Event]:
+        where = [EventRecord.type == type] if type is not None else []
+        return await _page(self._db, EventRecord, where, _event, limit=limit, offset=offset)
+
+
+class TokenRepository:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def add(self, *, name: str, token_hash: str, prefix: str, now: datetime) -> ApiTokenInfo:
+        row = ApiToken(id=new_id(now), name=name, token_hash=token_hash, prefix=prefix, created_at=now)
+        async with self._db.session() as session:
+            session.add(row)
+        return _token(row)
+
+    async def find_active(self, token_hash: str, *, now: datetime) -> ApiTokenInfo | None:
+        """The unrevoked token with this hash, its ``last_used_at`` refreshed when stale."""
+        async with self._db.session() as session:
+            row = await session.scalar(
+                select(ApiToken).where(ApiToken.token_hash == token_hash, ApiToken.revoked_at.is_(None))
+            )
+            if row is None:
+                return None
+            if row.last_used_at is None or now - row.last_used_at >= TOKEN_TOUCH_INTERVAL:
+                row.last_used_at = now
+            return _token(row)
+
+    async def list(self, *, include_revoked: bool) -> list[ApiTokenInfo]:
+        query = select(ApiToken).order_by(ApiToken.id)
+        if not include_revoked:
+            query = query.where(ApiToken.revoked_at.is_(None))
+        async with self._db.session() as session:
+            return [_token(row) for row in await session.scalars(query)]
+
+    async def revoke(self, token_id: str, *, now: datetime) -> ApiTokenInfo | None:
+        """Revoke the token; ``None`` when no such token exists. Revoking twice keeps the first time."""
+        async with self._db.session() as session:
+            await session.execute(
+                update(ApiToken)
+                .where(ApiToken.id == token_id, ApiToken.revoked_at.is_(None))
+                .values(revoked_at=now)
+            )
+            row = await session.get(ApiToken, token_id, populate_existing=True)
+            return _token(row) if row is not None else None
+
+
+class AuditRepository:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def add(
+        self,
+        *,
+        actor: str,
+        action: str,
+        now: datetime,
+        target: str | None = None,
+        request_id: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> AuditRecord:
+        row = AuditEntry(
+            id=new_id(now),
+            occurred_at=now,
+            actor=actor,
+            action=action,
+            target=target,
+            request_id=request_id,
+            details=details or {},
+        )
+        async with self._db.session() as session:
+            session.add(row)
+        return _audit(row)
+
+    async def list(self, *, action: str | None, limit: int, offset: int) -> Page[AuditRecord]:
+        where = [AuditEntry.action == action] if action is not None else []
+        return await _page(self._db, AuditEntry, where, _audit, limit=limit, offset=offset)
+
+
+async def _page(
+    db: Database,
+    model: type[RowT],
+    where: list[ColumnElement[bool]],
+    convert: Callable[[RowT], ItemT],
+    *,
+    limit: int,
+    offset: int,
+) -> Page[ItemT]:
+    """One page of ``model`` rows, newest id first, with the total that matches ``where``."""
+    count = select(func.count()).select_from(model).where(*where)
+    query = select(model).where(*where).order_by(model.id.desc()).limit(limit).offset(offset)
+    async with db.session() as session:
+        total = (await session.execute(count)).scalar_one()
+        items = [convert(row) for row in await session.scalars(query)]
+    return Page(items=items, total=total, limit=limit, offset=offset)
+
+
+def _event(row: EventRecord) -> Event:
+    return Event(
+        id=row.id,
+        type=row.type,
+        payload=row.payload,
+        source=row.source,
+        channel=row.channel,
+        occurred_at=row.occurred_at,
+    )
+
+
+def _token(row: ApiToken) -> ApiTokenInfo:
+    return ApiTokenInfo.model_validate(row, from_attributes=True)
+
+
+def _audit(row: AuditEntry) -> AuditRecord:
+    return AuditRecord.model_validate(row, from_attributes=True)
