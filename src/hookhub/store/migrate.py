@@ -6,6 +6,7 @@ hookhub can migrate without an ``alembic.ini`` in the working folder.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from alembic import command
@@ -32,11 +33,19 @@ def head_revision() -> str | None:
 
 async def upgrade(db: Database, revision: str = "head") -> None:
     """Bring the schema up to ``revision`` (the newest by default)."""
+    await _alembic(db, command.upgrade, revision)
 
+
+async def downgrade(db: Database, revision: str) -> None:
+    """Take the schema back to ``revision`` (``base`` drops every table hookhub made)."""
+    await _alembic(db, command.downgrade, revision)
+
+
+async def _alembic(db: Database, step: Callable[[Config, str], None], revision: str) -> None:
     def run(connection: Connection) -> None:
         config = alembic_config()
         config.attributes["connection"] = connection
-        command.upgrade(config, revision)
+        step(config, revision)
 
     async with db.engine.begin() as connection:
         await connection.run_sync(run)

@@ -1,0 +1,39 @@
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from pydantic import ValidationError
+
+from hookhub.clock import isoformat_z
+from hookhub.events import Event, new_id
+
+NOW = datetime(2026, 11, 22, 12, 0, 0, tzinfo=UTC)
+
+
+def test_ids_sort_by_time() -> None:
+    ids = [new_id(NOW + timedelta(milliseconds=step)) for step in (5, 1, 3)]
+    assert sorted(ids) == [ids[1], ids[2], ids[0]]
+    assert all(len(i) == 26 for i in ids)
+
+
+def test_event_round_trips_as_json() -> None:
+    event = Event.create(
+        type="ticket.created", payload={"title": "x", "n": 1}, source="api", now=NOW, channel="user:42"
+    )
+    assert Event.from_json(event.to_json()) == event
+    assert event.model_dump(mode="json")["occurred_at"] == "2026-11-22T12:00:00Z"
+
+
+@pytest.mark.parametrize("bad_type", ["", "has space", "trailing.", ".leading", "a..b", "x" * 129])
+def test_bad_types_are_refused(bad_type: str) -> None:
+    with pytest.raises(ValidationError):
+        Event.create(type=bad_type, payload={}, source="api", now=NOW)
+
+
+def test_naive_time_is_refused() -> None:
+    with pytest.raises(ValidationError, match="timezone"):
+        Event(id=new_id(), type="a", payload={}, source="api", occurred_at=datetime(2026, 1, 1))
+
+
+def test_isoformat_z_converts_to_utc() -> None:
+    other_zone = datetime(2026, 1, 1, 3, 0, tzinfo=UTC) + timedelta(0)
+    assert isoformat_z(other_zone.astimezone()) == "2026-01-01T03:00:00Z"
