@@ -80,7 +80,9 @@ def test_events_publish_stores_the_event(env: dict[str, str]) -> None:
         (["bad type"], "type:"),
     ],
 )
-def test_events_publish_refuses_bad_input(env: dict[str, str], args: list[str], problem: str) -> None:
+def test_events_publish_refuses_bad_input(
+    env: dict[str, str], args: list[str], problem: str
+) -> None:
     invoke("migrate")
     result = runner.invoke(app, ["events", "publish", *args])
     assert result.exit_code == 1

@@ -17,7 +17,11 @@ def test_ids_sort_by_time() -> None:
 
 def test_event_round_trips_as_json() -> None:
     event = Event.create(
-        type="ticket.created", payload={"title": "x", "n": 1}, source="api", now=NOW, channel="user:42"
+        type="ticket.created",
+        payload={"title": "x", "n": 1},
+        source="api",
+        now=NOW,
+        channel="user:42",
     )
     assert Event.from_json(event.to_json()) == event
     assert event.model_dump(mode="json")["occurred_at"] == "2026-11-22T12:00:00Z"

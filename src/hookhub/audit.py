@@ -13,9 +13,9 @@ from hookhub.events import UtcDatetime
 class AuditAction(StrEnum):
     """Every act the audit log records; later capabilities add theirs here."""
 
-    TOKEN_CREATED = "token.created"
-    TOKEN_REVOKED = "token.revoked"
-    SECRET_ROTATED = "secret.rotated"
+    TOKEN_CREATED = "token.created"  # noqa: S105 (an action name, not a password)
+    TOKEN_REVOKED = "token.revoked"  # noqa: S105
+    SECRET_ROTATED = "secret.rotated"  # noqa: S105
     ACTION_RUN = "action.run"
 
 

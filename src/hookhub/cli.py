@@ -30,7 +30,9 @@ CLI_SOURCE = "cli"
 #: Exit status for configuration and operational errors (Typer uses 2 for usage errors too).
 EXIT_ERROR = 1
 
-app = typer.Typer(help="hookhub: webhook and WebSocket gateway for chat bots.", no_args_is_help=True)
+app = typer.Typer(
+    help="hookhub: webhook and WebSocket gateway for chat bots.", no_args_is_help=True
+)
 config_app = typer.Typer(help="Inspect the settings.", no_args_is_help=True)
 token_app = typer.Typer(help="Admin API tokens.", no_args_is_help=True)
 events_app = typer.Typer(help="Events.", no_args_is_help=True)
@@ -215,7 +217,9 @@ def events_publish(
     try:
         event = _run(
             _settings(),
-            lambda s: s.publisher.publish(type=type, payload=body, channel=channel, source=CLI_SOURCE),
+            lambda s: s.publisher.publish(
+                type=type, payload=body, channel=channel, source=CLI_SOURCE
+            ),
         )
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
@@ -226,7 +230,9 @@ def events_publish(
 
 @app.command()
 def audit(
-    action: Annotated[str | None, typer.Option(help="Only this action, e.g. token.created.")] = None,
+    action: Annotated[
+        str | None, typer.Option(help="Only this action, e.g. token.created.")
+    ] = None,
     limit: Annotated[int, typer.Option(min=1, max=MAX_PAGE_LIMIT)] = DEFAULT_PAGE_LIMIT,
     offset: Annotated[int, typer.Option(min=0)] = 0,
 ) -> None:

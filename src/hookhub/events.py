@@ -38,7 +38,9 @@ def _utc(value: datetime) -> datetime:
 UtcDatetime = Annotated[
     datetime, AfterValidator(_utc), PlainSerializer(isoformat_z, return_type=str, when_used="json")
 ]
-EventType = Annotated[str, Field(min_length=1, max_length=MAX_TYPE_CHARS, pattern=EVENT_TYPE_PATTERN)]
+EventType = Annotated[
+    str, Field(min_length=1, max_length=MAX_TYPE_CHARS, pattern=EVENT_TYPE_PATTERN)
+]
 Channel = Annotated[str, Field(min_length=1, max_length=MAX_CHANNEL_CHARS, pattern=CHANNEL_PATTERN)]
 
 
@@ -81,4 +83,3 @@ class Event(BaseModel):
     @classmethod
     def from_json(cls, data: bytes) -> Event:
         return cls.model_validate(orjson.loads(data))
-

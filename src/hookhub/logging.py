@@ -56,5 +56,7 @@ def configure_logging(level: str = "info", log_format: LogFormat = "auto") -> No
     logging.getLogger("uvicorn.access").disabled = True
 
 
-def _keep(_logger: object, _name: str, event_dict: structlog.typing.EventDict) -> structlog.typing.EventDict:
+def _keep(
+    _logger: object, _name: str, event_dict: structlog.typing.EventDict
+) -> structlog.typing.EventDict:
     return event_dict

@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 
 from hookhub.events import UtcDatetime
 
-TOKEN_PREFIX = "hh_"
+TOKEN_PREFIX = "hh_"  # noqa: S105 (a visible marker, not a secret)
 TOKEN_RANDOM_BYTES = 32
 #: How many leading characters of a token are kept to tell tokens apart in listings.
 SHOWN_PREFIX_CHARS = 10
@@ -54,4 +54,3 @@ class Principal(BaseModel):
 
     name: str = Field(max_length=MAX_NAME_CHARS)
     token_id: str | None = None
-

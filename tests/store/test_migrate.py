@@ -3,7 +3,13 @@ from sqlalchemy import inspect
 
 from hookhub.errors import SchemaOutdatedError, StoreError
 from hookhub.store.engine import Database
-from hookhub.store.migrate import current_revision, downgrade, head_revision, require_current, upgrade
+from hookhub.store.migrate import (
+    current_revision,
+    downgrade,
+    head_revision,
+    require_current,
+    upgrade,
+)
 
 
 async def _tables(db: Database) -> set[str]:

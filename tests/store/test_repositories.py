@@ -84,7 +84,7 @@ async def test_last_used_is_refreshed_only_after_the_interval(db: Database) -> N
 async def test_token_hash_is_unique(db: Database) -> None:
     repo = TokenRepository(db)
     await repo.add(name="a", token_hash=hash_token("same"), prefix="s", now=NOW)
-    with pytest.raises(Exception, match="(?i)unique|duplicate"):
+    with pytest.raises(Exception, match=r"(?i)unique|duplicate"):
         await repo.add(name="b", token_hash=hash_token("same"), prefix="s", now=NOW)
 
 

@@ -56,7 +56,10 @@ class Services:
         )
 
     async def start(self) -> None:
-        """Check the schema, then start the bus. Raises ``SchemaOutdatedError`` or ``StoreError``."""
+        """Check the schema, then start the bus.
+
+        Raises ``SchemaOutdatedError`` or ``StoreError`` before anything is started.
+        """
         await require_current(self.db)
         await self.bus.start()
         self.started = True

@@ -59,7 +59,9 @@ class TokenRepository:
         self._db = db
 
     async def add(self, *, name: str, token_hash: str, prefix: str, now: datetime) -> ApiTokenInfo:
-        row = ApiToken(id=new_id(now), name=name, token_hash=token_hash, prefix=prefix, created_at=now)
+        row = ApiToken(
+            id=new_id(now), name=name, token_hash=token_hash, prefix=prefix, created_at=now
+        )
         async with self._db.session() as session:
             session.add(row)
         return _token(row)
@@ -68,7 +70,9 @@ class TokenRepository:
         """The unrevoked token with this hash, its ``last_used_at`` refreshed when stale."""
         async with self._db.session() as session:
             row = await session.scalar(
-                select(ApiToken).where(ApiToken.token_hash == token_hash, ApiToken.revoked_at.is_(None))
+                select(ApiToken).where(
+                    ApiToken.token_hash == token_hash, ApiToken.revoked_at.is_(None)
+                )
             )
             if row is None:
                 return None
@@ -84,7 +88,10 @@ class TokenRepository:
             return [_token(row) for row in await session.scalars(query)]
 
     async def revoke(self, token_id: str, *, now: datetime) -> ApiTokenInfo | None:
-        """Revoke the token; ``None`` when no such token exists. Revoking twice keeps the first time."""
+        """Revoke the token; ``None`` when there is no such token.
+
+        Revoking twice keeps the first revocation time.
+        """
         async with self._db.session() as session:
             await session.execute(
                 update(ApiToken)

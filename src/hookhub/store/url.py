@@ -22,7 +22,9 @@ def normalise_database_url(raw: str) -> URL:
     try:
         url = make_url(raw)
     except ArgumentError:
-        raise ConfigError("not a database URL (expected sqlite:///path or postgresql://...)") from None
+        raise ConfigError(
+            "not a database URL (expected sqlite:///path or postgresql://...)"
+        ) from None
     backend, _, driver = url.drivername.partition("+")
     backend = _ALIASES.get(backend, backend)
     if backend not in ASYNC_DRIVERS:
