@@ -1,0 +1,1 @@
+"""Outgoing webhooks: subscriptions, signed at-least-once delivery, retries, delivery log."""

@@ -1,0 +1,103 @@
+"""SSRF guard: refuse webhook URLs whose hosts are private, loopback, link-local or metadata.
+
+:func:`check_addresses` is pure; :func:`resolve_and_check` resolves the host (at creation and
+again at every send, so a name re-pointed at an internal address after creation, DNS rebinding,
+is still refused) and returns the addresses that the caller should connect to.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+from collections.abc import Iterable, Sequence
+from urllib.parse import urlsplit
+
+from hookhub.errors import InvalidInputError
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+ALLOWED_SCHEMES = ("http", "https")
+#: Cloud metadata services that sit on ordinary-looking addresses.
+METADATA_ADDRESSES = frozenset(
+    ipaddress.ip_address(a) for a in ("169.254.169.254", "fd00:ec2::254", "100.100.100.200")
+)
+
+
+class UnsafeURLError(InvalidInputError):
+    """The URL's scheme or resolved address is not one hookhub will send to."""
+
+
+def parse_cidrs(values: Iterable[str]) -> list[IPNetwork]:
+    return [ipaddress.ip_network(value, strict=False) for value in values]
+
+
+def is_forbidden(address: IPAddress) -> bool:
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return is_forbidden(address.ipv4_mapped)
+    return (
+        address in METADATA_ADDRESSES
+        or address.is_private
+        or address.is_loopback
+        or address.is_link_local
+        or address.is_multicast
+        or address.is_reserved
+        or address.is_unspecified
+    )
+
+
+def check_addresses(
+    host: str,
+    addresses: Sequence[IPAddress],
+    *,
+    allow_private: bool,
+    allowed_networks: Sequence[IPNetwork] = (),
+) -> None:
+    """Raise :class:`UnsafeURLError` if any address is forbidden and not explicitly allowed."""
+    if not addresses:
+        raise UnsafeURLError(f"host {host!r} does not resolve")
+    if allow_private:
+        return
+    for address in addresses:
+        if any(address in network for network in allowed_networks):
+            continue
+        if is_forbidden(address):
+            raise UnsafeURLError(f"host {host!r} resolves to a forbidden address ({address})")
+
+
+def split_url(url: str) -> tuple[str, str, int]:
+    """``(scheme, host, port)`` of an http(s) URL, or :class:`UnsafeURLError`."""
+    parts = urlsplit(url)
+    if parts.scheme not in ALLOWED_SCHEMES:
+        raise UnsafeURLError("URL must be http or https")
+    if not parts.hostname:
+        raise UnsafeURLError("URL has no host")
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        raise UnsafeURLError("URL has an invalid port") from None
+    return parts.scheme, parts.hostname, port
+
+
+async def resolve(host: str, port: int) -> list[IPAddress]:
+    try:
+        return [ipaddress.ip_address(host)]
+    except ValueError:
+        pass
+    loop = asyncio.get_running_loop()
+    try:
+        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror:
+        return []
+    return list(dict.fromkeys(ipaddress.ip_address(info[4][0]) for info in infos))
+
+
+async def resolve_and_check(
+    url: str, *, allow_private: bool, allowed_networks: Sequence[IPNetwork] = ()
+) -> list[IPAddress]:
+    """Resolve the URL's host and check every address; the checked addresses are returned."""
+    _scheme, host, port = split_url(url)
+    addresses = await resolve(host, port)
+    check_addresses(host, addresses, allow_private=allow_private, allowed_networks=allowed_networks)
+    return addresses
