@@ -47,7 +47,7 @@ def next_attempt_at(
 
 
 def parse_retry_after(value: str | None, now: datetime) -> float | None:
-    """Seconds from a ``Retry-After`` header (delay-seconds or an HTTP date); ``None`` if unusable."""
+    """Seconds from a ``Retry-After`` header (delay-seconds or HTTP date); ``None`` if unusable."""
     if value is None:
         return None
     text = value.strip()
