@@ -40,3 +40,19 @@ async def test_unreachable_postgres_is_a_store_error() -> None:
             await db.ping()
     finally:
         await db.close()
+
+
+async def test_migrations_build_exactly_the_models(db: Database) -> None:
+    """A model changed without a migration (or the reverse) shows up here as a difference."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    from hookhub.store.models import Base
+
+    async with db.engine.connect() as connection:
+        differences = await connection.run_sync(
+            lambda sync: compare_metadata(
+                MigrationContext.configure(sync, opts={"compare_type": True}), Base.metadata
+            )
+        )
+    assert differences == []
