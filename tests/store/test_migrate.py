@@ -56,3 +56,24 @@ async def test_migrations_build_exactly_the_models(db: Database) -> None:
             )
         )
     assert differences == []
+
+
+async def test_dropped_postgres_database_is_a_store_error(postgres_url: str) -> None:
+    import asyncpg
+
+    from tests.conftest import POSTGRES_URL
+
+    db = Database(postgres_url)
+    try:
+        await db.ping()
+        name = postgres_url.rsplit("/", 1)[1]
+        admin = await asyncpg.connect(POSTGRES_URL.replace("+asyncpg", ""))
+        try:
+            await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+        for _ in range(2):  # the first call may find the killed pooled connection
+            with pytest.raises(StoreError, match="unreachable"):
+                await db.ping()
+    finally:
+        await db.close()

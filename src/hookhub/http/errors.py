@@ -7,6 +7,7 @@ reach a caller.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, cast
 
 import orjson
@@ -43,7 +44,7 @@ def error_response(
     *,
     errors: list[dict[str, Any]] | None = None,
     request_id: str | None = None,
-    headers: dict[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> Response:
     body: dict[str, Any] = {"success": False, "message": message}
     if errors is not None:
@@ -68,23 +69,39 @@ def _validation_items(exc: RequestValidationError) -> list[dict[str, Any]]:
     return items
 
 
-async def _hookhub_error(_request: Request, error: Exception) -> Response:
+def _request_id(request: Request) -> str | None:
+    # Set by RequestContextMiddleware; echoed so a caller can quote it when reporting a problem.
+    value = getattr(request.state, "request_id", None)
+    return value if isinstance(value, str) else None
+
+
+async def _hookhub_error(request: Request, error: Exception) -> Response:
     exc = cast(HookhubError, error)  # registered for HookhubError only
     headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, AuthError) else None
-    return error_response(exc.status_code, exc.message, errors=exc.errors, headers=headers)
+    return error_response(
+        exc.status_code,
+        exc.message,
+        errors=exc.errors,
+        request_id=_request_id(request),
+        headers=headers,
+    )
 
 
-async def _validation_error(_request: Request, error: Exception) -> Response:
+async def _validation_error(request: Request, error: Exception) -> Response:
     exc = cast(RequestValidationError, error)  # registered for RequestValidationError only
     if any(error.get("type") == "json_invalid" for error in exc.errors()):
-        return error_response(400, MALFORMED_JSON)
-    return error_response(422, INVALID_REQUEST, errors=_validation_items(exc))
+        return error_response(400, MALFORMED_JSON, request_id=_request_id(request))
+    return error_response(
+        422, INVALID_REQUEST, errors=_validation_items(exc), request_id=_request_id(request)
+    )
 
 
-async def _http_error(_request: Request, error: Exception) -> Response:
+async def _http_error(request: Request, error: Exception) -> Response:
     exc = cast(StarletteHTTPException, error)  # registered for HTTPException only
     message = exc.detail if isinstance(exc.detail, str) else "HTTP error"
-    return error_response(exc.status_code, message, headers=exc.headers)
+    return error_response(
+        exc.status_code, message, request_id=_request_id(request), headers=exc.headers
+    )
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -20,8 +20,13 @@ log = structlog.get_logger(__name__)
 
 REQUEST_ID_HEADER = b"x-request-id"
 #: A caller's own request id is kept only when it is short and plain, so it is safe in logs.
-_SAFE_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._\-]{1,64}$")
+#: Used with ``fullmatch``: a ``$`` anchor would also accept a trailing newline, which would
+#: then be echoed into a response header.
+_SAFE_REQUEST_ID = re.compile(rb"[A-Za-z0-9._\-]{1,64}")
 UNMATCHED_ROUTE = "<unmatched>"
+#: Recorded when the app returned without answering: the client went away first (nginx's
+#: code). Counting those as 500 would page someone for a caller hanging up mid-upload.
+CLIENT_CLOSED_STATUS = 499
 
 
 def _header(scope: Scope, name: bytes) -> bytes | None:
@@ -31,7 +36,9 @@ def _header(scope: Scope, name: bytes) -> bytes | None:
     return None
 
 
-async def _send_json(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+async def _send_json(
+    send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]
+) -> None:
     await send(
         {
             "type": "http.response.start",
@@ -63,16 +70,19 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         given = _header(scope, REQUEST_ID_HEADER)
-        request_id = given.decode() if given and _SAFE_REQUEST_ID.match(given) else new_id()
+        request_id = given.decode() if given and _SAFE_REQUEST_ID.fullmatch(given) else new_id()
         scope.setdefault("state", {})["request_id"] = request_id
-        status = 500
+        status = CLIENT_CLOSED_STATUS
         started = False
 
         async def send_with_id(message: Message) -> None:
             nonlocal status, started
             if message["type"] == "http.response.start":
                 status, started = message["status"], True
-                message["headers"] = [*message.get("headers", []), (REQUEST_ID_HEADER, request_id.encode())]
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (REQUEST_ID_HEADER, request_id.encode()),
+                ]
             await send(message)
 
         begun = time.perf_counter()
@@ -126,7 +136,7 @@ class BodyLimitMiddleware:
         declared = _header(scope, b"content-length")
         if declared is not None:
             if not declared.isdigit() or int(declared) > self.max_body_bytes:
-                await self._refuse(send)
+                await self._refuse(scope, send)
                 return
             await self.app(scope, receive, send)
             return
@@ -139,7 +149,7 @@ class BodyLimitMiddleware:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_body_bytes:
-                await self._refuse(send)
+                await self._refuse(scope, send)
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):
@@ -155,6 +165,8 @@ class BodyLimitMiddleware:
 
         await self.app(scope, replay, send)
 
-    async def _refuse(self, send: Send) -> None:
-        body = error_bytes(f"Request body exceeds {self.max_body_bytes} bytes")
+    async def _refuse(self, scope: Scope, send: Send) -> None:
+        request_id = scope.get("state", {}).get("request_id")
+        extra = {"request_id": request_id} if isinstance(request_id, str) else {}
+        body = error_bytes(f"Request body exceeds {self.max_body_bytes} bytes", **extra)
         await _send_json(send, 413, body, [(b"connection", b"close")])

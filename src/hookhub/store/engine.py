@@ -62,8 +62,8 @@ class Database:
         except (OperationalError, InterfaceError, OSError) as exc:
             raise StoreError("the database is unreachable") from exc
         except DBAPIError as exc:
-            if exc.connection_invalidated:
-                raise StoreError("the database connection was lost") from exc
+            if exc.connection_invalidated or _is_unavailable(exc):
+                raise StoreError("the database is unreachable") from exc
             raise
 
     async def ping(self) -> None:
@@ -73,6 +73,20 @@ class Database:
 
     async def close(self) -> None:
         await self.engine.dispose()
+
+
+#: PostgreSQL SQLSTATE classes that mean "the database is not there for us", not "bad query":
+#: connection exceptions, insufficient resources, operator intervention (shutdown), invalid
+#: authorization, and an unknown database (dropped, or never created).
+_UNAVAILABLE_SQLSTATE_CLASSES = frozenset({"08", "53", "57", "28", "3D"})
+
+
+def _is_unavailable(exc: DBAPIError) -> bool:
+    original = exc.orig
+    code = getattr(original, "sqlstate", None) or getattr(original, "pgcode", None)
+    if code is None and original is not None:
+        code = getattr(original.__cause__, "sqlstate", None)
+    return isinstance(code, str) and code[:2] in _UNAVAILABLE_SQLSTATE_CLASSES
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -39,7 +39,9 @@ async def create_token(
     return await services.tokens.create(body.name, actor=principal.name, request_id=request_id)
 
 
-@router.get("/tokens", response_model=list[ApiTokenInfo], tags=["tokens"], summary="List API tokens")
+@router.get(
+    "/tokens", response_model=list[ApiTokenInfo], tags=["tokens"], summary="List API tokens"
+)
 async def list_tokens(
     services: ServicesDep, include_revoked: Annotated[bool, Query()] = False
 ) -> list[ApiTokenInfo]:
@@ -47,7 +49,10 @@ async def list_tokens(
 
 
 @router.delete(
-    "/tokens/{token_id}", response_model=ApiTokenInfo, tags=["tokens"], summary="Revoke an API token"
+    "/tokens/{token_id}",
+    response_model=ApiTokenInfo,
+    tags=["tokens"],
+    summary="Revoke an API token",
 )
 async def revoke_token(
     token_id: str, services: ServicesDep, principal: PrincipalDep, request_id: RequestIdDep
@@ -56,7 +61,10 @@ async def revoke_token(
 
 
 @router.get(
-    "/audit", response_model=Page[AuditRecord], tags=["audit"], summary="The audit log, newest first"
+    "/audit",
+    response_model=Page[AuditRecord],
+    tags=["audit"],
+    summary="The audit log, newest first",
 )
 async def list_audit(
     services: ServicesDep,

@@ -34,7 +34,9 @@ class PublishEvent(BaseModel):
 
 
 @router.post("", status_code=201, response_model=Event, summary="Publish an event")
-async def publish_event(body: PublishEvent, services: ServicesDep, request_id: RequestIdDep) -> Event:
+async def publish_event(
+    body: PublishEvent, services: ServicesDep, request_id: RequestIdDep
+) -> Event:
     """Stores the event, then hands it to the bus; answered once it is stored."""
     return await services.publisher.publish(
         type=body.type,

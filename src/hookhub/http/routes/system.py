@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Literal
 
 import structlog
@@ -10,13 +12,14 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
-from hookhub.errors import HookhubError
 from hookhub.http.deps import ServicesDep
 
 log = structlog.get_logger(__name__)
 router = APIRouter(tags=["system"])
 
 CheckResult = Literal["ok", "unreachable", "not configured"]
+#: A probe that hangs is as bad as one that fails: load balancers give up after a few seconds.
+READINESS_CHECK_TIMEOUT_S = 3.0
 
 
 class Health(BaseModel):
@@ -42,20 +45,9 @@ async def healthz() -> Health:
     responses={503: {"model": Readiness, "description": "A part named in checks is down"}},
 )
 async def readyz(services: ServicesDep) -> Response:
-    checks: dict[str, CheckResult] = {}
-    try:
-        await services.db.ping()
-        checks["store"] = "ok"
-    except HookhubError:
-        log.warning("readyz.store_unreachable", exc_info=True)
-        checks["store"] = "unreachable"
+    checks: dict[str, CheckResult] = {"store": await _check("store", services.db.ping)}
     if services.settings.redis_url:
-        try:
-            await services.bus.ping()
-            checks["redis"] = "ok"
-        except HookhubError:
-            log.warning("readyz.redis_unreachable", exc_info=True)
-            checks["redis"] = "unreachable"
+        checks["redis"] = await _check("redis", services.bus.ping)
     else:
         checks["redis"] = "not configured"
     failing = [name for name, result in checks.items() if result == "unreachable"]
@@ -68,11 +60,29 @@ async def readyz(services: ServicesDep) -> Response:
     return JSONResponse(body.model_dump(), status_code=503 if failing else 200)
 
 
+async def _check(name: str, ping: Callable[[], Awaitable[None]]) -> CheckResult:
+    """``ok`` when ``ping`` returns in time; ``unreachable`` on any failure, logged.
+
+    Any exception counts, not only ``HookhubError``: a database dropped under a running app
+    surfaces as a driver error the store does not map, and the probe must still answer 503
+    naming the part, not crash into a 500 that says nothing.
+    """
+    try:
+        async with asyncio.timeout(READINESS_CHECK_TIMEOUT_S):
+            await ping()
+    except Exception:
+        log.warning("readyz.unreachable", check=name, exc_info=True)
+        return "unreachable"
+    return "ok"
+
+
 @router.get(
     "/metrics",
     summary="Prometheus metrics",
     response_class=Response,
-    responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text format"}},
+    responses={
+        200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text format"}
+    },
 )
 async def metrics(services: ServicesDep) -> Response:
     return Response(generate_latest(services.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,32 @@
+import io
+import logging
+
+import pytest
+import structlog
+
+from hookhub.logging import configure_logging
+
+SECRET = "hh_super-secret-token-value-0123456789"
+
+
+@pytest.mark.parametrize("log_format", ["console", "json"])
+def test_exception_logs_never_show_local_variables(log_format: str) -> None:
+    configure_logging("info", log_format)  # type: ignore[arg-type]
+    buffer = io.StringIO()
+    root = logging.getLogger()
+    root.handlers[0].setStream(buffer)  # type: ignore[attr-defined]
+    try:
+
+        def handler(authorization: str) -> None:
+            raise RuntimeError("boom")
+
+        try:
+            handler(authorization=f"Bearer {SECRET}")
+        except RuntimeError:
+            structlog.get_logger("test").exception("failed")
+        text = buffer.getvalue()
+        assert "boom" in text
+        assert SECRET not in text
+    finally:
+        root.handlers.clear()
+        structlog.reset_defaults()
