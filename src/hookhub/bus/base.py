@@ -42,7 +42,12 @@ class Bus(Protocol):
         ...
 
     async def subscribe(self, pattern: str, handler: Handler) -> Subscription:
-        """Call ``handler(topic, message)`` for each message on a topic matching ``pattern``."""
+        """Call ``handler(topic, message)`` for each message on a topic matching ``pattern``.
+
+        When the bus is connected, the subscription is active once this returns: a message
+        published afterwards, from any process, reaches it. Close it with
+        :meth:`Subscription.close`; ``close`` on the bus closes those still open.
+        """
         ...
 
     async def ping(self) -> None:
@@ -55,11 +60,19 @@ def is_pattern(topic: str) -> bool:
 
 
 def matches(pattern: str, topic: str) -> bool:
+    # fnmatch and Redis globs agree on *, ? and [abc]; they differ on negated classes
+    # (fnmatch [!a], Redis [^a]) and backslash escapes, so patterns should not use those.
     return fnmatch.fnmatchcase(topic, pattern) if is_pattern(pattern) else pattern == topic
 
 
 class Subscription:
-    """One handler with its own bounded queue and task. Closing it stops further calls."""
+    """One handler with its own bounded queue and task.
+
+    The bus offers messages with :meth:`offer`, which never waits: over ``max_queued`` the
+    message is dropped and counted in :attr:`dropped`, so one slow handler never slows a
+    publisher or another subscription. Once :meth:`close` has returned the handler is not
+    called again; messages still queued are discarded.
+    """
 
     def __init__(
         self,
@@ -69,15 +82,27 @@ class Subscription:
         on_close: Callable[[Subscription], Awaitable[None]],
         max_queued: int = DEFAULT_SUBSCRIPTION_QUEUE_MESSAGES,
     ) -> None:
+        # asyncio.Queue(maxsize=0) is unbounded: refuse it rather than lose the bound silently.
+        if max_queued < 1:
+            raise ValueError(f"max_queued must be at least 1, got {max_queued}")
         self.pattern = pattern
+        #: Messages dropped because the queue was full.
         self.dropped = 0
         self._handler = handler
         self._on_close = on_close
         self._queue: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue(maxsize=max_queued)
-        self._task: asyncio.Task[None] | None = asyncio.create_task(self._run())
+        self._task: asyncio.Task[None] | None = asyncio.create_task(
+            self._run(), name=f"hookhub-bus-subscription:{pattern}"
+        )
+
+    @property
+    def closed(self) -> bool:
+        return self._task is None
 
     def offer(self, topic: str, message: bytes) -> None:
         """Queue a message without waiting; drop it (and count) when the queue is full."""
+        if self._task is None:
+            return
         try:
             self._queue.put_nowait((topic, message))
         except asyncio.QueueFull:
@@ -85,20 +110,41 @@ class Subscription:
             log.warning("bus.dropped", pattern=self.pattern, topic=topic, dropped=self.dropped)
 
     async def drain(self) -> None:
-        """Wait until every queued message has been handled (tests and orderly shutdown)."""
+        """Wait until every queued message has been handled (tests and orderly shutdown).
+
+        Returns at once after :meth:`close`, which discards what was still queued.
+        """
         await self._queue.join()
 
     async def close(self) -> None:
+        """Stop the task and tell the bus to forget this subscription. Idempotent.
+
+        May be called from the handler itself: the message being handled then completes and
+        nothing after it is delivered.
+        """
         task, self._task = self._task, None
         if task is None:
             return
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        await self._on_close(self)
+        try:
+            if task is not asyncio.current_task():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        finally:
+            self._discard_queued()
+            await self._on_close(self)
+
+    def _discard_queued(self) -> None:
+        # Mark each discarded message done, so a concurrent drain() returns instead of hanging.
+        while True:
+            try:
+                self._queue.get_nowait()
+            except asyncio.QueueEmpty:
+                return
+            self._queue.task_done()
 
     async def _run(self) -> None:
-        while True:
+        while self._task is not None:
             topic, message = await self._queue.get()
             try:
                 await self._handler(topic, message)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from hookhub.bus.base import Handler, Subscription, matches
+from hookhub.bus.base import DEFAULT_SUBSCRIPTION_QUEUE_MESSAGES, Handler, Subscription, matches
 
 
 class MemoryBus:
-    def __init__(self) -> None:
+    def __init__(self, *, max_queued: int = DEFAULT_SUBSCRIPTION_QUEUE_MESSAGES) -> None:
+        self._max_queued = max_queued
         self._subscriptions: list[Subscription] = []
 
     async def start(self) -> None:
@@ -17,12 +18,15 @@ class MemoryBus:
             await subscription.close()
 
     async def publish(self, topic: str, message: bytes) -> None:
+        # offer() never waits, so the list cannot change under this loop.
         for subscription in self._subscriptions:
             if matches(subscription.pattern, topic):
                 subscription.offer(topic, message)
 
     async def subscribe(self, pattern: str, handler: Handler) -> Subscription:
-        subscription = Subscription(pattern, handler, on_close=self._forget)
+        subscription = Subscription(
+            pattern, handler, on_close=self._forget, max_queued=self._max_queued
+        )
         self._subscriptions.append(subscription)
         return subscription
 
