@@ -13,7 +13,7 @@ from hookhub.config import Settings
 from hookhub.errors import ConfigError
 from hookhub.http.errors import install_error_handlers
 from hookhub.http.middleware import BodyLimitMiddleware, RequestContextMiddleware
-from hookhub.http.routes import admin, events, system
+from hookhub.http.routes import admin, events, system, webhooks
 from hookhub.services import Services
 
 DESCRIPTION = (
@@ -52,6 +52,7 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> FastAPI:
     app.include_router(system.router)
     app.include_router(events.router)
     app.include_router(admin.router)
+    app.include_router(webhooks.router)
     # Added last runs first: the request context wraps everything, including the 413.
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware, metrics=services.metrics)

@@ -67,7 +67,7 @@ def _run(settings: Settings, work: Callable[[Services], Awaitable[T]]) -> T:
     async def go() -> T:
         services = Services.build(settings)
         try:
-            await services.start()
+            await services.start(dispatch=False)
             return await work(services)
         finally:
             await services.stop()

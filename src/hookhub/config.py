@@ -8,14 +8,16 @@ the setting, and never repeats a secret.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -56,6 +58,18 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["auto", "json", "console"] = "auto"
 
+    # Outgoing webhooks.
+    dispatcher_enabled: bool = True
+    outbound_allow_private: bool = False
+    outbound_allowed_cidrs: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    outbound_connect_timeout_s: float = Field(default=5.0, gt=0)
+    outbound_timeout_s: float = Field(default=15.0, gt=0)
+    outbound_disable_after_s: float = Field(default=5 * 24 * 3600.0, gt=0)
+    outbound_rotation_overlap_s: float = Field(default=24 * 3600.0, ge=0)
+    outbound_lease_s: float = Field(default=60.0, gt=0)
+    outbound_poll_interval_s: float = Field(default=1.0, gt=0)
+    outbound_max_in_flight: int = Field(default=64, gt=0)
+
     @field_validator("database_url")
     @classmethod
     def _database_url(cls, value: str) -> str:
@@ -71,6 +85,24 @@ class Settings(BaseSettings):
             return None
         if not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+    @field_validator("outbound_allowed_cidrs", mode="before")
+    @classmethod
+    def _cidr_list(cls, value: object) -> object:
+        # The environment gives "10.0.0.0/8,192.168.0.0/16"; TOML gives a list.
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("outbound_allowed_cidrs")
+    @classmethod
+    def _cidrs_valid(cls, value: list[str]) -> list[str]:
+        for cidr in value:
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError:
+                raise ValueError(f"{cidr!r} is not a CIDR network") from None
         return value
 
     @field_validator(*SECRET_FIELDS)

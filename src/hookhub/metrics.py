@@ -30,6 +30,24 @@ class Metrics:
             ["source"],
             registry=self.registry,
         )
+        self.webhook_attempts = Counter(
+            "hookhub_webhook_attempts",
+            "Outgoing webhook attempts, by outcome (2xx, 4xx, 5xx, error)",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.webhook_deliveries = Counter(
+            "hookhub_webhook_deliveries",
+            "Outgoing webhook deliveries finished, by final status",
+            ["status"],
+            registry=self.registry,
+        )
+        self.webhook_latency = Histogram(
+            "hookhub_webhook_attempt_duration_seconds",
+            "Time from sending an outgoing webhook to the receiver's answer",
+            buckets=LATENCY_BUCKETS_S,
+            registry=self.registry,
+        )
         self.bus_publish_failures = Counter(
             "hookhub_bus_publish_failures",
             "Events stored but not handed to the bus because it was unreachable",

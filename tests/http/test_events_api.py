@@ -25,7 +25,8 @@ ISO_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
 def client(
     make_client: Callable[..., TestClient], database_url: str, clock: Callable[[], datetime]
 ) -> TestClient:
-    return make_client(database_url=database_url, clock=clock)
+    # The stepping clock moves on every read; with the dispatcher off, only the API reads it.
+    return make_client(database_url=database_url, clock=clock, dispatcher_enabled=False)
 
 
 def publish(client: TestClient, headers: dict[str, str], **body: Any) -> dict[str, Any]:

@@ -7,16 +7,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import httpx
 import structlog
 
 from hookhub.bus import Bus, make_bus
 from hookhub.clock import Clock, utc_now
 from hookhub.config import Settings
 from hookhub.metrics import Metrics
+from hookhub.outbound.dispatcher import Dispatcher, make_client
+from hookhub.outbound.service import WebhookService
 from hookhub.services.events import EventPublisher
 from hookhub.services.tokens import TokenService
 from hookhub.store.engine import Database
 from hookhub.store.migrate import require_current
+from hookhub.store.outbound import DeliveryRepository, WebhookRepository
 from hookhub.store.repositories import AuditRepository, EventRepository, TokenRepository
 
 log = structlog.get_logger(__name__)
@@ -33,6 +37,10 @@ class Services:
     audit: AuditRepository
     publisher: EventPublisher
     tokens: TokenService
+    deliveries: DeliveryRepository
+    dispatcher: Dispatcher
+    webhooks: WebhookService
+    http_client: httpx.AsyncClient
     started: bool = field(default=False)
 
     @classmethod
@@ -43,6 +51,13 @@ class Services:
         events = EventRepository(db)
         audit = AuditRepository(db)
         admin_token = settings.admin_token.get_secret_value() if settings.admin_token else None
+        publisher = EventPublisher(events, bus, metrics, clock)
+        deliveries = DeliveryRepository(db)
+        http_client = make_client(settings)
+        dispatcher = Dispatcher(deliveries, publisher, http_client, settings, metrics, clock)
+        webhooks = WebhookService(
+            WebhookRepository(db), deliveries, audit, dispatcher, settings, clock
+        )
         return cls(
             settings=settings,
             db=db,
@@ -51,21 +66,29 @@ class Services:
             clock=clock,
             events=events,
             audit=audit,
-            publisher=EventPublisher(events, bus, metrics, clock),
+            publisher=publisher,
             tokens=TokenService(TokenRepository(db), audit, clock, admin_token),
+            deliveries=deliveries,
+            dispatcher=dispatcher,
+            webhooks=webhooks,
+            http_client=http_client,
         )
 
-    async def start(self) -> None:
+    async def start(self, *, dispatch: bool | None = None) -> None:
         """Check the schema, then start the bus.
 
         Raises ``SchemaOutdatedError`` or ``StoreError`` before anything is started.
         """
         await require_current(self.db)
         await self.bus.start()
+        if self.settings.dispatcher_enabled if dispatch is None else dispatch:
+            await self.dispatcher.start(self.bus)
         self.started = True
         log.info("services.started", database=self.db.dialect, bus=type(self.bus).__name__)
 
     async def stop(self) -> None:
+        await self.dispatcher.stop()
+        await self.http_client.aclose()
         await self.bus.close()
         await self.db.close()
         self.started = False

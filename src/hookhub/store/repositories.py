@@ -17,6 +17,7 @@ from hookhub.events import Event, new_id
 from hookhub.paging import Page
 from hookhub.store.engine import Database
 from hookhub.store.models import ApiToken, AuditEntry, EventRecord
+from hookhub.store.outbound import _event_row, enqueue_deliveries
 from hookhub.tokens import ApiTokenInfo
 
 #: A token's ``last_used_at`` is refreshed at most this often, to spare a write per request.
@@ -30,19 +31,15 @@ class EventRepository:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def add(self, event: Event, *, request_id: str | None = None) -> None:
+    async def add(self, event: Event, *, request_id: str | None = None) -> int:
+        """Store the event and a pending delivery per matching webhook, in one transaction.
+
+        Returns how many deliveries were queued.
+        """
         async with self._db.session() as session:
-            session.add(
-                EventRecord(
-                    id=event.id,
-                    type=event.type,
-                    source=event.source,
-                    channel=event.channel,
-                    payload=event.payload,
-                    occurred_at=event.occurred_at,
-                    request_id=request_id,
-                )
-            )
+            session.add(_event_row(event, request_id))
+            await session.flush()  # the event row first: deliveries refer to it
+            return await enqueue_deliveries(session, event)
 
     async def get(self, event_id: str) -> Event | None:
         async with self._db.session() as session:

@@ -1,0 +1,292 @@
+"""The dispatcher: claims due deliveries from the store, sends them, records every attempt.
+
+Several dispatchers (processes) may run against one PostgreSQL store; the claim query keeps
+them from sending the same delivery at once. Inside one dispatcher, each webhook has its own
+concurrency cap and rate, and deliveries beyond what a webhook may start now are handed back
+at once instead of waiting under a lease, so a slow receiver cannot hold work other
+dispatchers could do, nor starve other webhooks of this dispatcher's slots.
+
+Wakes on every event published on the bus, and otherwise polls every
+``outbound_poll_interval_s`` for retries that have come due.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+from collections.abc import Callable
+from datetime import timedelta
+
+import httpx
+import structlog
+
+from hookhub.bus import EVENTS_TOPIC, Bus, Subscription
+from hookhub.clock import Clock
+from hookhub.config import Settings
+from hookhub.errors import HookhubError
+from hookhub.metrics import Metrics
+from hookhub.outbound.delivery import (
+    AttemptResult,
+    DeliveryStatus,
+    judge,
+    should_disable_for_failures,
+)
+from hookhub.outbound.limits import WebhookSlots, bucket_for
+from hookhub.outbound.models import ClaimedDelivery, DeliveryDetail
+from hookhub.outbound.schedule import DEFAULT_RETRY_SCHEDULE_S
+from hookhub.outbound.sender import Exchange, build_request, send
+from hookhub.outbound.ssrf import UnsafeURLError, parse_cidrs, resolve_and_check
+from hookhub.services.events import EventPublisher
+from hookhub.store.outbound import DeliveryRepository
+
+log = structlog.get_logger(__name__)
+
+WEBHOOK_DISABLED_EVENT = "webhook.disabled"
+OUTBOUND_SOURCE = "outbound"
+#: How long ``stop`` lets in-flight sends finish before cancelling them (their leases expire
+#: and another dispatcher, or this one after restart, sends them again).
+STOP_GRACE_S = 5.0
+
+
+def make_client(settings: Settings) -> httpx.AsyncClient:
+    """The HTTP client deliveries go out on: no redirects (a redirect could point inside)."""
+    timeout = httpx.Timeout(
+        settings.outbound_timeout_s, connect=settings.outbound_connect_timeout_s
+    )
+    limits = httpx.Limits(max_connections=settings.outbound_max_in_flight)
+    return httpx.AsyncClient(timeout=timeout, limits=limits, follow_redirects=False)
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        deliveries: DeliveryRepository,
+        publisher: EventPublisher,
+        client: httpx.AsyncClient,
+        settings: Settings,
+        metrics: Metrics,
+        clock: Clock,
+        *,
+        rand: Callable[[], float] = random.random,
+    ) -> None:
+        self._deliveries = deliveries
+        self._publisher = publisher
+        self._client = client
+        self._settings = settings
+        self._metrics = metrics
+        self._clock = clock
+        self._rand = rand
+        self._allowed_networks = parse_cidrs(settings.outbound_allowed_cidrs)
+        self._slots: dict[str, WebhookSlots] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._wake = asyncio.Event()
+        self._loop: asyncio.Task[None] | None = None
+        self._subscription: Subscription | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def start(self, bus: Bus) -> None:
+        self._subscription = await bus.subscribe(EVENTS_TOPIC, self._on_event)
+        self._loop = asyncio.create_task(self._run(), name="hookhub-dispatcher")
+
+    async def stop(self) -> None:
+        loop, self._loop = self._loop, None
+        if loop is not None:
+            loop.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await loop
+        if self._subscription is not None:
+            await self._subscription.close()
+            self._subscription = None
+        if self._tasks:
+            _done, pending = await asyncio.wait(self._tasks, timeout=STOP_GRACE_S)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def drain(self) -> None:
+        """Wait for every send started so far (tests, and an orderly stop)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def _on_event(self, _topic: str, _message: bytes) -> None:
+        self._wake.set()
+
+    async def _run(self) -> None:
+        interval_s = self._settings.outbound_poll_interval_s
+        while True:
+            try:
+                started = await self.run_once()
+            except HookhubError:
+                log.warning("dispatcher.claim_failed", exc_info=True)
+                started = 0
+            if started and len(self._tasks) < self._settings.outbound_max_in_flight:
+                continue  # there may be more due right now
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=interval_s)
+
+    # -- claiming --------------------------------------------------------------------------
+
+    async def run_once(self) -> int:
+        """Claim what is due and may start now, start sending it; the number started."""
+        room = self._settings.outbound_max_in_flight - len(self._tasks)
+        if room <= 0:
+            return 0
+        now = self._clock()
+        now_s = time.monotonic()
+        saturated = [wid for wid, slots in self._slots.items() if slots.capacity(now_s) == 0]
+        claimed = await self._deliveries.claim_due(
+            now=now,
+            lease_until=now + timedelta(seconds=self._settings.outbound_lease_s),
+            limit=room,
+            exclude_webhooks=saturated,
+        )
+        starting: list[ClaimedDelivery] = []
+        handed_back: list[str] = []
+        for delivery in claimed:
+            slots = self._slots_for(delivery)
+            if slots.capacity(now_s) > 0:
+                slots.start(now_s)
+                starting.append(delivery)
+            else:
+                handed_back.append(delivery.id)
+        await self._deliveries.release(handed_back)
+        for delivery in starting:
+            task = asyncio.create_task(self._deliver_started(delivery))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        return len(starting)
+
+    def _slots_for(self, delivery: ClaimedDelivery) -> WebhookSlots:
+        webhook = delivery.webhook
+        slots = self._slots.get(webhook.id)
+        if (
+            slots is None
+            or slots.max_concurrency != webhook.max_concurrency
+            or (slots.bucket.rate_per_s if slots.bucket else None) != webhook.rate_limit_per_s
+        ):
+            in_flight = slots.in_flight if slots is not None else 0
+            slots = WebhookSlots(
+                max_concurrency=webhook.max_concurrency,
+                bucket=bucket_for(
+                    webhook.rate_limit_per_s, self._settings.outbound_poll_interval_s
+                ),
+                in_flight=in_flight,
+            )
+            self._slots[webhook.id] = slots
+        return slots
+
+    # -- sending ---------------------------------------------------------------------------
+
+    async def _deliver_started(self, delivery: ClaimedDelivery) -> None:
+        try:
+            await self.deliver(delivery)
+        except Exception:
+            # The lease runs out and the delivery is tried again; log and keep dispatching.
+            log.exception("dispatcher.delivery_crashed", delivery_id=delivery.id)
+        finally:
+            self._slots[delivery.webhook.id].finish()
+
+    async def deliver(self, delivery: ClaimedDelivery) -> None:
+        """Make one attempt for a claimed delivery and record it, whatever happens."""
+        webhook = delivery.webhook
+        attempted_at = self._clock()
+        exchange = await self._attempt(delivery)
+        attempts_made = delivery.attempts + 1
+        schedule = webhook.retry_schedule_s or list(DEFAULT_RETRY_SCHEDULE_S)
+        now = self._clock()
+        verdict = judge(
+            exchange.result,
+            attempts_made=attempts_made,
+            now=now,
+            schedule_s=schedule,
+            rand=self._rand,
+        )
+        await self._deliveries.record_attempt(
+            delivery,
+            exchange.result,
+            verdict,
+            attempted_at=attempted_at,
+            latency_ms=exchange.latency_ms,
+            response_excerpt=exchange.response_excerpt,
+            now=now,
+        )
+        self._metrics.webhook_attempts.labels(_outcome(exchange.result)).inc()
+        if exchange.latency_ms is not None:
+            self._metrics.webhook_latency.observe(exchange.latency_ms / 1000)
+        if verdict.status is not DeliveryStatus.PENDING:
+            self._metrics.webhook_deliveries.labels(verdict.status.value).inc()
+        log.info(
+            "delivery.attempted",
+            delivery_id=delivery.id,
+            webhook_id=webhook.id,
+            event_id=delivery.event_id,
+            attempt=attempts_made,
+            status_code=exchange.result.status_code,
+            error=exchange.result.error,
+            outcome=verdict.status.value,
+        )
+        if verdict.disable_webhook:
+            await self._disable(delivery, "the receiver answered 410 Gone")
+        elif verdict.status is not DeliveryStatus.SUCCESS:
+            failing_since = webhook.failing_since or attempted_at
+            window = timedelta(seconds=self._settings.outbound_disable_after_s)
+            if should_disable_for_failures(failing_since, now, window):
+                await self._disable(delivery, f"only failures for {window}")
+
+    async def _attempt(self, delivery: ClaimedDelivery) -> Exchange:
+        url = delivery.webhook.url
+        try:
+            # Checked at every send, not only at creation: the name may have been re-pointed
+            # at an internal address since (DNS rebinding).
+            await resolve_and_check(
+                url,
+                allow_private=self._settings.outbound_allow_private,
+                allowed_networks=self._allowed_networks,
+            )
+        except UnsafeURLError as exc:
+            return Exchange(AttemptResult(None, error=f"refused: {exc.message}"), None, None)
+        body, headers = build_request(delivery, self._clock())
+        return await send(self._client, url, body, headers, self._clock)
+
+    async def _disable(self, delivery: ClaimedDelivery, reason: str) -> None:
+        webhook = delivery.webhook
+        if not await self._deliveries.disable_webhook(webhook.id, reason=reason, now=self._clock()):
+            return
+        log.warning("webhook.disabled", webhook_id=webhook.id, reason=reason)
+        await self._publisher.publish(
+            type=WEBHOOK_DISABLED_EVENT,
+            payload={
+                "webhook_id": webhook.id,
+                "name": webhook.name,
+                "url": webhook.url,
+                "reason": reason,
+            },
+            source=OUTBOUND_SOURCE,
+        )
+
+    async def send_now(self, delivery_id: str) -> DeliveryDetail | None:
+        """Claim one delivery and attempt it at once (test sends); its detail afterwards."""
+        now = self._clock()
+        claimed = await self._deliveries.claim_due(
+            now=now,
+            lease_until=now + timedelta(seconds=self._settings.outbound_lease_s),
+            limit=1,
+            only=delivery_id,
+        )
+        if not claimed:
+            return None
+        await self.deliver(claimed[0])
+        return await self._deliveries.detail(claimed[0].webhook.id, delivery_id)
+
+
+def _outcome(result: AttemptResult) -> str:
+    if result.status_code is None:
+        return "error"
+    return f"{result.status_code // 100}xx"

@@ -1,0 +1,91 @@
+"""One delivery attempt: the signed request (pure) and the HTTP exchange (a thin shell).
+
+The body is the event payload as ``json.dumps(payload, sort_keys=True)``; the headers carry the
+seed 004 names and the Standard Webhooks names. The receiver's answer is read only up to
+:data:`RESPONSE_EXCERPT_BYTES`, so a huge reply costs nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime
+
+import httpx
+
+from hookhub import __version__
+from hookhub.clock import Clock
+from hookhub.outbound.delivery import MAX_ERROR_CHARS, RESPONSE_EXCERPT_CHARS, AttemptResult
+from hookhub.outbound.models import ClaimedDelivery
+from hookhub.outbound.schedule import parse_retry_after
+from hookhub.signing import seed_body, seed_signature, standard_key, standard_signature_header
+
+RESPONSE_EXCERPT_BYTES = RESPONSE_EXCERPT_CHARS * 4  # room for multi-byte UTF-8
+USER_AGENT = f"hookhub/{__version__}"
+#: Sent beside ``X-Webhook-Signature`` while a rotated-out secret is still honoured, for
+#: receivers that have not switched to the new secret yet.
+PREVIOUS_SIGNATURE_HEADER = "X-Webhook-Signature-Previous"
+
+
+def live_secrets(claimed: ClaimedDelivery, now: datetime) -> list[str]:
+    """The current secret, then the previous one while its overlap lasts."""
+    webhook = claimed.webhook
+    secrets = [webhook.secret]
+    expires = webhook.previous_secret_expires_at
+    if webhook.previous_secret and expires is not None and now < expires:
+        secrets.append(webhook.previous_secret)
+    return secrets
+
+
+def build_request(claimed: ClaimedDelivery, now: datetime) -> tuple[bytes, dict[str, str]]:
+    """The body and headers of an attempt made at ``now``."""
+    body = seed_body(claimed.payload)
+    secrets = live_secrets(claimed, now)
+    timestamp_s = int(now.timestamp())
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+        "X-Webhook-Event": claimed.event_type,
+        "X-Webhook-Id": claimed.webhook.id,
+        "X-Webhook-Signature": seed_signature(secrets[0], body),
+        "webhook-id": claimed.id,
+        "webhook-timestamp": str(timestamp_s),
+        "webhook-signature": standard_signature_header(
+            [standard_key(secret) for secret in secrets], claimed.id, timestamp_s, body
+        ),
+    }
+    if len(secrets) > 1:
+        headers[PREVIOUS_SIGNATURE_HEADER] = seed_signature(secrets[1], body)
+    return body, headers
+
+
+@dataclass(frozen=True)
+class Exchange:
+    result: AttemptResult
+    latency_ms: float | None
+    response_excerpt: str | None
+
+
+async def send(
+    client: httpx.AsyncClient, url: str, body: bytes, headers: dict[str, str], clock: Clock
+) -> Exchange:
+    """POST once; transport failures become an :class:`AttemptResult` with an error, never raise."""
+    begun = time.perf_counter()
+    try:
+        async with client.stream("POST", url, content=body, headers=headers) as response:
+            excerpt = b""
+            async for chunk in response.aiter_bytes():
+                excerpt += chunk
+                if len(excerpt) >= RESPONSE_EXCERPT_BYTES:
+                    break
+            latency_ms = (time.perf_counter() - begun) * 1000
+            retry_after = parse_retry_after(response.headers.get("retry-after"), clock())
+            text = excerpt.decode("utf-8", errors="replace")[:RESPONSE_EXCERPT_CHARS]
+            return Exchange(
+                AttemptResult(response.status_code, retry_after_s=retry_after), latency_ms, text
+            )
+    except httpx.TimeoutException as exc:
+        error = f"timeout: {type(exc).__name__}"
+    except httpx.HTTPError as exc:
+        error = f"{type(exc).__name__}: {exc}"
+    return Exchange(AttemptResult(None, error=error[:MAX_ERROR_CHARS]), None, None)

@@ -1,0 +1,193 @@
+"""Managing outgoing webhooks: create, change, rotate, resend, recover, test, and stats."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from hookhub.audit import AuditAction
+from hookhub.clock import Clock
+from hookhub.config import Settings
+from hookhub.errors import InvalidInputError, NotFoundError
+from hookhub.events import Event
+from hookhub.outbound.delivery import DeliveryStatus
+from hookhub.outbound.dispatcher import Dispatcher
+from hookhub.outbound.models import (
+    DeliveryDetail,
+    DeliveryOut,
+    OverallStats,
+    WebhookCreate,
+    WebhookOut,
+    WebhookRecord,
+    WebhookStats,
+    WebhookUpdate,
+    WebhookWithSecret,
+)
+from hookhub.outbound.ssrf import parse_cidrs, resolve_and_check
+from hookhub.paging import Page
+from hookhub.signing import SignatureError, generate_secret, standard_key
+from hookhub.store.outbound import DeliveryRepository, WebhookRepository
+from hookhub.store.repositories import AuditRepository
+
+TEST_EVENT_TYPE = "webhook.test"
+TEST_SOURCE = "outbound.test"
+
+
+class WebhookService:
+    def __init__(
+        self,
+        webhooks: WebhookRepository,
+        deliveries: DeliveryRepository,
+        audit: AuditRepository,
+        dispatcher: Dispatcher,
+        settings: Settings,
+        clock: Clock,
+    ) -> None:
+        self._webhooks = webhooks
+        self._deliveries = deliveries
+        self._audit = audit
+        self._dispatcher = dispatcher
+        self._settings = settings
+        self._clock = clock
+        self._allowed_networks = parse_cidrs(settings.outbound_allowed_cidrs)
+
+    async def _check_url(self, url: str) -> None:
+        await resolve_and_check(
+            url,
+            allow_private=self._settings.outbound_allow_private,
+            allowed_networks=self._allowed_networks,
+        )
+
+    async def _require(self, webhook_id: str) -> WebhookRecord:
+        found = await self._webhooks.get(webhook_id)
+        if found is None:
+            raise NotFoundError("Webhook not found")
+        return found
+
+    async def create(self, body: WebhookCreate) -> WebhookWithSecret:
+        """Store a webhook; its secret (given or generated) is in the answer this once."""
+        await self._check_url(body.url)
+        secret = body.secret or generate_secret()
+        _check_secret(secret)
+        fields = body.model_dump(exclude={"secret"})
+        created = await self._webhooks.create(fields=fields, secret=secret, now=self._clock())
+        return WebhookWithSecret(**created.public().model_dump(), secret=secret)
+
+    async def get(self, webhook_id: str) -> WebhookOut:
+        return (await self._require(webhook_id)).public()
+
+    async def list(
+        self, *, event_type: str | None, is_active: bool | None, limit: int, offset: int
+    ) -> Page[WebhookOut]:
+        page = await self._webhooks.list(
+            event_type=event_type, is_active=is_active, limit=limit, offset=offset
+        )
+        return Page(
+            items=[w.public() for w in page.items], total=page.total, limit=limit, offset=offset
+        )
+
+    async def update(self, webhook_id: str, body: WebhookUpdate) -> WebhookOut:
+        changes = body.model_dump(exclude_unset=True)
+        for required in ("name", "url", "event_type", "is_active", "max_concurrency"):
+            if required in changes and changes[required] is None:
+                raise InvalidInputError(f"{required} cannot be null")
+        if "url" in changes:
+            await self._check_url(changes["url"])
+        updated = await self._webhooks.update(webhook_id, changes, now=self._clock())
+        if updated is None:
+            raise NotFoundError("Webhook not found")
+        return updated.public()
+
+    async def delete(self, webhook_id: str) -> None:
+        if not await self._webhooks.delete(webhook_id):
+            raise NotFoundError("Webhook not found")
+
+    async def rotate_secret(
+        self, webhook_id: str, secret: str | None, *, actor: str, request_id: str | None
+    ) -> WebhookWithSecret:
+        """Replace the secret; the old one keeps signing beside it for the overlap."""
+        await self._require(webhook_id)
+        new_secret = secret or generate_secret()
+        _check_secret(new_secret)
+        now = self._clock()
+        overlap = timedelta(seconds=self._settings.outbound_rotation_overlap_s)
+        rotated = await self._webhooks.rotate(
+            webhook_id, secret=new_secret, previous_valid_until=now + overlap, now=now
+        )
+        if rotated is None:
+            raise NotFoundError("Webhook not found")
+        await self._audit.add(
+            actor=actor,
+            action=AuditAction.SECRET_ROTATED,
+            target=webhook_id,
+            request_id=request_id,
+            details={"previous_valid_until": (now + overlap).isoformat()},
+            now=now,
+        )
+        return WebhookWithSecret(**rotated.public().model_dump(), secret=new_secret)
+
+    async def deliveries(
+        self, webhook_id: str, *, status: DeliveryStatus | None, limit: int, offset: int
+    ) -> Page[DeliveryOut]:
+        await self._require(webhook_id)
+        return await self._deliveries.list_for_webhook(
+            webhook_id, status=status, limit=limit, offset=offset
+        )
+
+    async def delivery(self, webhook_id: str, delivery_id: str) -> DeliveryDetail:
+        found = await self._deliveries.detail(webhook_id, delivery_id)
+        if found is None:
+            raise NotFoundError("Delivery not found")
+        return found
+
+    async def resend(self, webhook_id: str, delivery_id: str) -> DeliveryOut:
+        """Queue a delivery again, now; it keeps its id, so the receiver sees one webhook-id."""
+        requeued = await self._deliveries.requeue(webhook_id, delivery_id, now=self._clock())
+        if requeued is None:
+            raise NotFoundError("Delivery not found")
+        self._dispatcher.wake()
+        return requeued
+
+    async def recover(self, webhook_id: str, *, since: datetime, until: datetime | None) -> int:
+        """Re-queue the failed deliveries created between ``since`` and ``until`` (or now)."""
+        await self._require(webhook_id)
+        now = self._clock()
+        end = until or now
+        if since > end:
+            raise InvalidInputError("since must not be after until")
+        count = await self._deliveries.recover(webhook_id, since=since, until=end, now=now)
+        self._dispatcher.wake()
+        return count
+
+    async def send_test(self, webhook_id: str) -> DeliveryDetail:
+        """Send a ``webhook.test`` event to this webhook only, now; the recorded attempt."""
+        webhook = await self._require(webhook_id)
+        if not webhook.is_active:
+            raise InvalidInputError("the webhook is disabled; enable it to send a test")
+        now = self._clock()
+        event = Event.create(
+            type=TEST_EVENT_TYPE,
+            payload={"webhook_id": webhook.id, "name": webhook.name, "test": True},
+            source=TEST_SOURCE,
+            now=now,
+        )
+        delivery_id = await self._deliveries.add_single(webhook.id, event)
+        detail = await self._dispatcher.send_now(delivery_id)
+        if detail is None:  # disabled between the check and the claim
+            raise InvalidInputError("the webhook is disabled; enable it to send a test")
+        return detail
+
+    async def stats(self, webhook_id: str) -> WebhookStats:
+        await self._require(webhook_id)
+        return await self._deliveries.stats(webhook_id)
+
+    async def overall_stats(self) -> OverallStats:
+        stats = await self._deliveries.stats(None)
+        total, active = await self._webhooks.counts()
+        return OverallStats(**stats.model_dump(), webhooks=total, active_webhooks=active)
+
+
+def _check_secret(secret: str) -> None:
+    try:
+        standard_key(secret)
+    except SignatureError as exc:
+        raise InvalidInputError(str(exc)) from None

@@ -1,0 +1,472 @@
+"""Repositories for outgoing webhooks: subscriptions, deliveries and their attempts.
+
+Deliveries are claimed with one ``UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED)
+RETURNING``: on PostgreSQL several dispatchers claim disjoint sets; on SQLite the single writer
+makes the same statement atomic. A claim is a lease: a dispatcher that dies mid-send loses its
+lease when it runs out, and the delivery is claimed again (at-least-once).
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hookhub.events import Event, new_id
+from hookhub.outbound.delivery import AttemptResult, DeliveryStatus, Verdict, transition
+from hookhub.outbound.matching import candidate_patterns
+from hookhub.outbound.models import (
+    AttemptOut,
+    ClaimedDelivery,
+    DeliveryDetail,
+    DeliveryOut,
+    WebhookRecord,
+    WebhookStats,
+)
+from hookhub.paging import Page
+from hookhub.store.engine import Database
+from hookhub.store.models import Delivery, DeliveryAttempt, EventRecord, Webhook
+
+SECRET_PREFIX_CHARS = 10
+#: Latency percentiles are computed over at most this many recent attempts.
+STATS_LATENCY_SAMPLE = 1000
+
+
+async def enqueue_deliveries(session: AsyncSession, event: Event) -> int:
+    """Add a pending delivery for every active webhook whose pattern matches the event.
+
+    Runs inside the caller's transaction, so the event and its deliveries are stored together.
+    """
+    webhook_ids = await session.scalars(
+        select(Webhook.id).where(
+            Webhook.is_active.is_(True), Webhook.event_type.in_(candidate_patterns(event.type))
+        )
+    )
+    count = 0
+    for webhook_id in webhook_ids:
+        session.add(_pending(webhook_id, event))
+        count += 1
+    return count
+
+
+def _pending(webhook_id: str, event: Event, delivery_id: str | None = None) -> Delivery:
+    return Delivery(
+        id=delivery_id or new_id(event.occurred_at),
+        webhook_id=webhook_id,
+        event_id=event.id,
+        event_type=event.type,
+        status=DeliveryStatus.PENDING,
+        attempts=0,
+        next_attempt_at=event.occurred_at,
+        created_at=event.occurred_at,
+    )
+
+
+def _event_row(event: Event, request_id: str | None = None) -> EventRecord:
+    return EventRecord(
+        id=event.id,
+        type=event.type,
+        source=event.source,
+        channel=event.channel,
+        payload=event.payload,
+        occurred_at=event.occurred_at,
+        request_id=request_id,
+    )
+
+
+class WebhookRepository:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def create(self, *, fields: dict[str, Any], secret: str, now: datetime) -> WebhookRecord:
+        row = Webhook(id=new_id(now), secret=secret, created_at=now, updated_at=now, **fields)
+        async with self._db.session() as session:
+            session.add(row)
+        return _webhook(row)
+
+    async def get(self, webhook_id: str) -> WebhookRecord | None:
+        async with self._db.session() as session:
+            row = await session.get(Webhook, webhook_id)
+            return _webhook(row) if row is not None else None
+
+    async def list(
+        self, *, event_type: str | None, is_active: bool | None, limit: int, offset: int
+    ) -> Page[WebhookRecord]:
+        where = []
+        if event_type is not None:
+            where.append(Webhook.event_type == event_type)
+        if is_active is not None:
+            where.append(Webhook.is_active.is_(is_active))
+        count = select(func.count()).select_from(Webhook).where(*where)
+        query = select(Webhook).where(*where).order_by(Webhook.id).limit(limit).offset(offset)
+        async with self._db.session() as session:
+            total = (await session.execute(count)).scalar_one()
+            items = [_webhook(row) for row in await session.scalars(query)]
+        return Page(items=items, total=total, limit=limit, offset=offset)
+
+    async def update(
+        self, webhook_id: str, changes: dict[str, Any], *, now: datetime
+    ) -> WebhookRecord | None:
+        async with self._db.session() as session:
+            row = await session.get(Webhook, webhook_id)
+            if row is None:
+                return None
+            for name, value in changes.items():
+                setattr(row, name, value)
+            if changes.get("is_active") is True:
+                # Re-enabling starts a fresh failure window and forgets why it was disabled.
+                row.disabled_reason = None
+                row.failing_since = None
+            row.updated_at = now
+            return _webhook(row)
+
+    async def delete(self, webhook_id: str) -> bool:
+        async with self._db.session() as session:
+            await session.execute(delete(Delivery).where(Delivery.webhook_id == webhook_id))
+            result = await session.execute(delete(Webhook).where(Webhook.id == webhook_id))
+            return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def rotate(
+        self, webhook_id: str, *, secret: str, previous_valid_until: datetime, now: datetime
+    ) -> WebhookRecord | None:
+        async with self._db.session() as session:
+            row = await session.get(Webhook, webhook_id)
+            if row is None:
+                return None
+            row.previous_secret = row.secret
+            row.previous_secret_expires_at = previous_valid_until
+            row.secret = secret
+            row.updated_at = now
+            return _webhook(row)
+
+    async def counts(self) -> tuple[int, int]:
+        """``(all webhooks, active webhooks)``."""
+        async with self._db.session() as session:
+            total = (await session.execute(select(func.count()).select_from(Webhook))).scalar_one()
+            active = (
+                await session.execute(
+                    select(func.count()).select_from(Webhook).where(Webhook.is_active.is_(True))
+                )
+            ).scalar_one()
+        return total, active
+
+
+class DeliveryRepository:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def claim_due(
+        self,
+        *,
+        now: datetime,
+        lease_until: datetime,
+        limit: int,
+        exclude_webhooks: Sequence[str] = (),
+        only: str | None = None,
+    ) -> list[ClaimedDelivery]:
+        """Lease up to ``limit`` due deliveries of active webhooks, oldest due first.
+
+        ``only`` restricts the claim to one delivery (a test send made on the spot).
+        """
+        due = (
+            select(Delivery.id)
+            .join(Webhook, Webhook.id == Delivery.webhook_id)
+            .where(
+                Delivery.status == DeliveryStatus.PENDING,
+                Delivery.next_attempt_at <= now,
+                or_(Delivery.lease_until.is_(None), Delivery.lease_until <= now),
+                Webhook.is_active.is_(True),
+            )
+            .order_by(Delivery.next_attempt_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True, of=Delivery)
+        )
+        if exclude_webhooks:
+            due = due.where(Delivery.webhook_id.not_in(list(exclude_webhooks)))
+        if only is not None:
+            due = due.where(Delivery.id == only)
+        async with self._db.session() as session:
+            claimed_ids = list(
+                await session.scalars(
+                    update(Delivery)
+                    .where(Delivery.id.in_(due.scalar_subquery()))
+                    .values(lease_until=lease_until)
+                    .returning(Delivery.id)
+                    .execution_options(synchronize_session=False)
+                )
+            )
+            if not claimed_ids:
+                return []
+            rows = await session.execute(
+                select(Delivery, Webhook, EventRecord)
+                .join(Webhook, Webhook.id == Delivery.webhook_id)
+                .join(EventRecord, EventRecord.id == Delivery.event_id)
+                .where(Delivery.id.in_(claimed_ids))
+                .order_by(Delivery.next_attempt_at)
+            )
+            return [
+                ClaimedDelivery(
+                    id=delivery.id,
+                    attempts=delivery.attempts,
+                    event_id=event.id,
+                    event_type=event.type,
+                    occurred_at=event.occurred_at,
+                    payload=event.payload,
+                    webhook=_webhook(webhook),
+                )
+                for delivery, webhook, event in rows.all()
+            ]
+
+    async def release(self, delivery_ids: Sequence[str]) -> None:
+        """Give back leases taken but not used, so any dispatcher may claim them again."""
+        if not delivery_ids:
+            return
+        async with self._db.session() as session:
+            await session.execute(
+                update(Delivery)
+                .where(
+                    Delivery.id.in_(list(delivery_ids)), Delivery.status == DeliveryStatus.PENDING
+                )
+                .values(lease_until=None)
+            )
+
+    async def add_single(self, webhook_id: str, event: Event) -> str:
+        """Store ``event`` with one pending delivery, to ``webhook_id`` only (test sends)."""
+        delivery = _pending(webhook_id, event)
+        async with self._db.session() as session:
+            session.add(_event_row(event))
+            await session.flush()  # the event row first: the delivery refers to it
+            session.add(delivery)
+        return delivery.id
+
+    async def record_attempt(
+        self,
+        claimed: ClaimedDelivery,
+        result: AttemptResult,
+        verdict: Verdict,
+        *,
+        attempted_at: datetime,
+        latency_ms: float | None,
+        response_excerpt: str | None,
+        now: datetime,
+    ) -> None:
+        """Store one attempt and the delivery's new state, and the webhook's failure window."""
+        async with self._db.session() as session:
+            session.add(
+                DeliveryAttempt(
+                    id=new_id(attempted_at),
+                    delivery_id=claimed.id,
+                    attempted_at=attempted_at,
+                    status_code=result.status_code,
+                    latency_ms=latency_ms,
+                    response_excerpt=response_excerpt,
+                    error=result.error,
+                )
+            )
+            delivery = await session.get(Delivery, claimed.id)
+            if delivery is None:  # the webhook was deleted while we were sending
+                return
+            delivery.status = transition(DeliveryStatus(delivery.status), verdict.status)
+            delivery.attempts += 1
+            delivery.next_attempt_at = verdict.next_attempt_at
+            delivery.lease_until = None
+            delivery.last_status_code = result.status_code
+            delivery.last_error = result.error
+            if verdict.status is not DeliveryStatus.PENDING:
+                delivery.completed_at = now
+            webhook = await session.get(Webhook, claimed.webhook.id)
+            if webhook is not None:
+                if verdict.status is DeliveryStatus.SUCCESS:
+                    webhook.failing_since = None
+                elif webhook.failing_since is None:
+                    webhook.failing_since = attempted_at
+
+    async def disable_webhook(self, webhook_id: str, *, reason: str, now: datetime) -> bool:
+        """Disable an active webhook; False when it was already inactive or is gone."""
+        async with self._db.session() as session:
+            result = await session.execute(
+                update(Webhook)
+                .where(Webhook.id == webhook_id, Webhook.is_active.is_(True))
+                .values(is_active=False, disabled_reason=reason, updated_at=now)
+            )
+            return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def list_for_webhook(
+        self, webhook_id: str, *, status: DeliveryStatus | None, limit: int, offset: int
+    ) -> Page[DeliveryOut]:
+        where = [Delivery.webhook_id == webhook_id]
+        if status is not None:
+            where.append(Delivery.status == status)
+        count = select(func.count()).select_from(Delivery).where(*where)
+        query = select(Delivery).where(*where).order_by(Delivery.id.desc()).limit(limit)
+        async with self._db.session() as session:
+            total = (await session.execute(count)).scalar_one()
+            rows = await session.scalars(query.offset(offset))
+            items = [_delivery(row) for row in rows]
+        return Page(items=items, total=total, limit=limit, offset=offset)
+
+    async def detail(self, webhook_id: str, delivery_id: str) -> DeliveryDetail | None:
+        async with self._db.session() as session:
+            found = await session.execute(
+                select(Delivery, EventRecord)
+                .join(EventRecord, EventRecord.id == Delivery.event_id)
+                .where(Delivery.id == delivery_id, Delivery.webhook_id == webhook_id)
+            )
+            pair = found.first()
+            if pair is None:
+                return None
+            delivery, event = pair
+            attempts = await session.scalars(
+                select(DeliveryAttempt)
+                .where(DeliveryAttempt.delivery_id == delivery_id)
+                .order_by(DeliveryAttempt.id)
+            )
+            return DeliveryDetail(
+                **_delivery(delivery).model_dump(),
+                payload=event.payload,
+                attempt_log=[AttemptOut.model_validate(a, from_attributes=True) for a in attempts],
+            )
+
+    async def requeue(
+        self, webhook_id: str, delivery_id: str, *, now: datetime
+    ) -> DeliveryOut | None:
+        """Make a delivery pending and due now (resend). Its id, and so ``webhook-id``, stays."""
+        async with self._db.session() as session:
+            row = await session.get(Delivery, delivery_id)
+            if row is None or row.webhook_id != webhook_id:
+                return None
+            row.status = transition(DeliveryStatus(row.status), DeliveryStatus.PENDING)
+            row.next_attempt_at = now
+            row.lease_until = None
+            row.completed_at = None
+            return _delivery(row)
+
+    async def recover(
+        self, webhook_id: str, *, since: datetime, until: datetime, now: datetime
+    ) -> int:
+        """Re-queue every failed delivery created in ``[since, until]``; the count re-queued."""
+        async with self._db.session() as session:
+            result = await session.execute(
+                update(Delivery)
+                .where(
+                    Delivery.webhook_id == webhook_id,
+                    Delivery.status == DeliveryStatus.FAILED,
+                    Delivery.created_at >= since,
+                    Delivery.created_at <= until,
+                )
+                .values(
+                    status=DeliveryStatus.PENDING,
+                    next_attempt_at=now,
+                    lease_until=None,
+                    completed_at=None,
+                )
+            )
+            return int(result.rowcount)  # type: ignore[attr-defined]
+
+    async def stats(self, webhook_id: str | None) -> WebhookStats:
+        scope = [Delivery.webhook_id == webhook_id] if webhook_id is not None else []
+        async with self._db.session() as session:
+            by_status = dict(
+                (
+                    await session.execute(
+                        select(Delivery.status, func.count())
+                        .where(*scope)
+                        .group_by(Delivery.status)
+                    )
+                ).all()
+            )
+            latencies = [
+                value
+                for value in await session.scalars(
+                    select(DeliveryAttempt.latency_ms)
+                    .join(Delivery, Delivery.id == DeliveryAttempt.delivery_id)
+                    .where(*scope, DeliveryAttempt.latency_ms.is_not(None))
+                    .order_by(DeliveryAttempt.id.desc())
+                    .limit(STATS_LATENCY_SAMPLE)
+                )
+                if value is not None
+            ]
+            ok = and_(DeliveryAttempt.status_code >= 200, DeliveryAttempt.status_code < 300)
+            last_success = await session.scalar(
+                select(func.max(DeliveryAttempt.attempted_at))
+                .join(Delivery, Delivery.id == DeliveryAttempt.delivery_id)
+                .where(*scope, ok)
+            )
+            last_failure = await session.scalar(
+                select(func.max(DeliveryAttempt.attempted_at))
+                .join(Delivery, Delivery.id == DeliveryAttempt.delivery_id)
+                .where(*scope, or_(DeliveryAttempt.status_code.is_(None), ~ok))
+            )
+        success = by_status.get(DeliveryStatus.SUCCESS, 0)
+        failed = by_status.get(DeliveryStatus.FAILED, 0)
+        finished = success + failed
+        return WebhookStats(
+            total=sum(by_status.values()),
+            pending=by_status.get(DeliveryStatus.PENDING, 0),
+            success=success,
+            failed=failed,
+            success_rate=success / finished if finished else None,
+            latency_p50_ms=_percentile(latencies, 50),
+            latency_p95_ms=_percentile(latencies, 95),
+            last_success_at=_aware(last_success),
+            last_failure_at=_aware(last_failure),
+        )
+
+
+def _percentile(values: list[float], percent: int) -> float | None:
+    if not values:
+        return None
+    if len(values) == 1:
+        return values[0]
+    return statistics.quantiles(values, n=100, method="inclusive")[percent - 1]
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    # Aggregates bypass the column type, so SQLite hands back a naive (UTC) value.
+    from datetime import UTC
+
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _webhook(row: Webhook) -> WebhookRecord:
+    return WebhookRecord(
+        id=row.id,
+        name=row.name,
+        url=row.url,
+        event_type=row.event_type,
+        description=row.description,
+        is_active=row.is_active,
+        secret_prefix=row.secret[:SECRET_PREFIX_CHARS],
+        retry_schedule_s=row.retry_schedule_s,
+        rate_limit_per_s=row.rate_limit_per_s,
+        max_concurrency=row.max_concurrency,
+        disabled_reason=row.disabled_reason,
+        failing_since=row.failing_since,
+        previous_secret_expires_at=row.previous_secret_expires_at,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        secret=row.secret,
+        previous_secret=row.previous_secret,
+    )
+
+
+def _delivery(row: Delivery) -> DeliveryOut:
+    return DeliveryOut(
+        id=row.id,
+        webhook_id=row.webhook_id,
+        event_id=row.event_id,
+        event_type=row.event_type,
+        status=DeliveryStatus(row.status),
+        attempts=row.attempts,
+        next_retry_at=row.next_attempt_at if row.status == DeliveryStatus.PENDING else None,
+        last_status_code=row.last_status_code,
+        last_error=row.last_error,
+        created_at=row.created_at,
+        completed_at=row.completed_at,
+    )

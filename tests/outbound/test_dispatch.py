@@ -1,0 +1,356 @@
+"""Outgoing deliveries end to end: services, a real receiver, and an injected clock."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import threading
+from datetime import timedelta
+from typing import Any
+
+import orjson
+import pytest
+import standardwebhooks
+import svix.webhooks
+
+from hookhub.outbound.models import WebhookCreate
+from hookhub.services import Services
+from tests.outbound.conftest import FakeClock, collect_events
+from tests.outbound.receiver import Answer, Receiver
+
+#: A 1800 s step of a retry schedule, at its most jittered (+20 %), plus a second.
+LONGEST_1800_S_WAIT = 1800 * 1.2 + 1
+PAYLOAD = {"user_id": 123, "username": "testuser", "referred_by_id": None, "note": "Ünïcode ✓"}
+
+
+async def add_webhook(services: Services, url: str, **fields: Any) -> tuple[str, str]:
+    body = {"name": "hook", "url": url, "event_type": "user.created", **fields}
+    created = await services.webhooks.create(WebhookCreate(**body))
+    return created.id, created.secret
+
+
+async def dispatch(services: Services) -> int:
+    started = await services.dispatcher.run_once()
+    await services.dispatcher.drain()
+    return started
+
+
+def seed_receiver_verifies(payload: dict[str, Any], header: str, secret: str) -> bool:
+    # Seed 004's receiver: re-serialise the parsed payload with sort_keys, HMAC, compare.
+    payload_json = json.dumps(payload, sort_keys=True)
+    expected = hmac.new(secret.encode("utf-8"), payload_json.encode("utf-8"), hashlib.sha256)
+    return hmac.compare_digest(expected.hexdigest(), header.replace("sha256=", ""))
+
+
+async def test_delivery_carries_seed_and_standard_webhooks_signatures(
+    make_services: Any, receiver: Receiver
+) -> None:
+    services = await make_services()
+    webhook_id, secret = await add_webhook(
+        services, receiver.url, secret="optional-secret-for-signing"
+    )
+    event = await services.publisher.publish(type="user.created", payload=PAYLOAD, source="test")
+    assert await dispatch(services) == 1
+
+    [request] = receiver.requests
+    headers = request.headers
+    assert headers["content-type"] == "application/json"
+    assert headers["x-webhook-event"] == "user.created"
+    assert headers["x-webhook-id"] == webhook_id
+    assert request.body == json.dumps(PAYLOAD, sort_keys=True).encode()
+    assert seed_receiver_verifies(json.loads(request.body), headers["x-webhook-signature"], secret)
+    # A plain (non-whsec) secret is its own key, as UTF-8, for Standard Webhooks too.
+    assert standardwebhooks.Webhook(secret.encode()).verify(request.body, headers) == PAYLOAD
+
+    page = await services.webhooks.deliveries(webhook_id, status=None, limit=10, offset=0)
+    [delivery] = page.items
+    assert delivery.status == "success"
+    assert delivery.event_id == event.id
+    assert headers["webhook-id"] == delivery.id
+    detail = await services.webhooks.delivery(webhook_id, delivery.id)
+    assert [a.status_code for a in detail.attempt_log] == [200]
+    assert detail.attempt_log[0].response_excerpt == "ok"
+    assert detail.attempt_log[0].latency_ms is not None
+
+
+async def test_generated_secret_verifies_with_both_pypi_libraries(
+    make_services: Any, receiver: Receiver
+) -> None:
+    services = await make_services()
+    _webhook_id, secret = await add_webhook(services, receiver.url)
+    assert secret.startswith("whsec_")
+    await services.publisher.publish(type="user.created", payload=PAYLOAD, source="test")
+    await dispatch(services)
+    [request] = receiver.requests
+    assert standardwebhooks.Webhook(secret).verify(request.body, request.headers) == PAYLOAD
+    svix.webhooks.Webhook(secret).verify(request.body, request.headers)
+    assert seed_receiver_verifies(PAYLOAD, request.headers["x-webhook-signature"], secret)
+
+
+async def test_one_event_fans_out_to_every_matching_active_webhook(
+    make_services: Any, receiver: Receiver
+) -> None:
+    services = await make_services()
+    exact, _ = await add_webhook(services, receiver.url, event_type="ticket.created")
+    prefix, _ = await add_webhook(services, receiver.url, event_type="ticket.*")
+    everything, _ = await add_webhook(services, receiver.url, event_type="*")
+    await add_webhook(services, receiver.url, event_type="ticket.updated")
+    await add_webhook(services, receiver.url, event_type="ticket.*", is_active=False)
+    await services.publisher.publish(type="ticket.created", payload={"id": 1}, source="test")
+    assert await dispatch(services) == 3
+    assert {r.headers["x-webhook-id"] for r in receiver.requests} == {exact, prefix, everything}
+
+
+async def test_failures_retry_on_the_schedule_with_the_same_webhook_id(
+    make_services: Any, receiver: Receiver, clock: FakeClock
+) -> None:
+    services = await make_services()
+    webhook_id, _ = await add_webhook(services, receiver.url)
+    receiver.script.extend([Answer(500), Answer(503), Answer(200)])
+    await services.publisher.publish(type="user.created", payload=PAYLOAD, source="test")
+
+    assert await dispatch(services) == 1
+    [pending] = (
+        await services.webhooks.deliveries(webhook_id, status=None, limit=5, offset=0)
+    ).items
+    assert pending.status == "pending"
+    assert pending.next_retry_at is not None
+    wait_s = (pending.next_retry_at - clock.now).total_seconds()
+    assert 4 <= wait_s <= 6  # 5 s ± 20 %
+
+    assert await dispatch(services) == 0  # not due yet: nothing is sent early
+    clock.advance(6)
+    assert await dispatch(services) == 1
+    [second] = (
+        await services.webhooks.deliveries(webhook_id, status=None, limit=5, offset=0)
+    ).items
+    assert 240 <= (second.next_retry_at - clock.now).total_seconds() <= 360  # type: ignore[operator]
+    clock.advance(361)
+    assert await dispatch(services) == 1
+    [done] = (await services.webhooks.deliveries(webhook_id, status=None, limit=5, offset=0)).items
+    assert done.status == "success"
+    assert done.attempts == 3
+    assert len({r.headers["webhook-id"] for r in receiver.requests}) == 1
+    assert len({r.headers["webhook-timestamp"] for r in receiver.requests}) == 3
+
+
+async def test_retries_run_out_into_failed(
+    make_services: Any, receiver: Receiver, clock: FakeClock
+) -> None:
+    services = await make_services()
+    webhook_id, _ = await add_webhook(services, receiver.url, retry_schedule_s=[1, 1])
+    receiver.default = Answer(500)
+    await services.publisher.publish(type="user.created", payload=PAYLOAD, source="test")
+    for _ in range(3):
+        await dispatch(services)
+        clock.advance(2)
+    [failed] = (
+        await services.webhooks.deliveries(webhook_id, status=None, limit=5, offset=0)
+    ).items
+    assert failed.status == "failed"
+    assert failed.attempts == 3
+    assert failed.next_retry_at is None
+    assert await dispatch(services) == 0
+
+
+@pytest.mark.parametrize("status", [429, 503])
+async def test_retry_after_is_honoured(
+    make_services: Any, receiver: Receiver, clock: FakeClock, status: int
+) -> None:
+    services = await make_services()
+    webhook_id, _ = await add_webhook(services, receiver.url)
+    receiver.script.append(Answer(status, headers={"Retry-After": "120"}))
+    await services.publisher.publish(type="user.created", payload=PAYLOAD, source="test")
+    await dispatch(services)
+    [pending] = (
+        await services.webhooks.deliveries(webhook_id, status=None, limit=5, offset=0)
+    ).items
+    assert pending.next_retry_at == clock.now + timedelta(seconds=120)
+    clock.advance(119)
+    assert await dispatch(services) == 0
+    clock.advance(1)
+    assert await dispatch(services) == 1
+
+
+async def test_gone_disables_the_webhook_and_publishes_webhook_disabled(
+    make_services: Any, receiver: Receiver
+) -> None:
+    services = await make_services()
+    webhook_id, _ = await add_webhook(services, receiver.url)
+    watcher, _ = await add_webhook(services, receiver.url, event_type="webhook.*")
+    seen = await collect_events(services)
+    receiver.decide = lambda r: Answer(410) if r.headers["x-webhook-id"] == webhook_id else Answer()
+    await services.publisher.publish(type="user.created", payload=PAYLOAD, source="test")
+    await dispatch(services)
+
+    webhook = await services.webhooks.get(webhook_id)
+    assert not webhook.is_active
+    assert webhook.disabled_reason is not None and "410" in webhook.disabled_reason
+    [failed] = (
+        await services.webhooks.deliveries(webhook_id, status=None, limit=5, offset=0)
+    ).items
+    assert failed.status == "failed"
+    await asyncio.sleep(0)  # let the bus hand the event over
+    types = [orjson.loads(m)["type"] for m in seen]
+    assert "webhook.disabled" in types
+    # webhook.disabled reaches other subscribers (here, a webhook on webhook.*).
+    await dispatch(services)
+    disabled_notice = [r for r in receiver.requests if r.headers["x-webhook-id"] == watcher]
+    assert json.loads(disabled_notice[0].body)["webhook_id"] == webhook_id
+    # A disabled webhook gets nothing more.
+    await services.publisher.publish(type="user.created", payload=PAYLOAD, source="test")
+    assert await dispatch(services) == 0
+
+
+async def test_only_failures_for_the_window_disable_the_webhook(
+    make_services: Any, receiver: Receiver, clock: FakeClock
+) -> None:
+    services = await make_services(outbound_disable_after_s=3600)
+    webhook_id, _ = await add_webhook(services, receiver.url, retry_schedule_s=[1800] * 5)
+    receiver.default = Answer(500)
+    await services.publisher.publish(type="user.created", payload=PAYLOAD, source="test")
+    await dispatch(services)
+    assert (await services.webhooks.get(webhook_id)).failing_since == clock.now
+    clock.advance(LONGEST_1800_S_WAIT)
+    assert await dispatch(services) == 1
+    assert (await services.webhooks.get(webhook_id)).is_active
+    clock.advance(LONGEST_1800_S_WAIT)
+    await dispatch(services)
+    webhook = await services.webhooks.get(webhook_id)
+    assert not webhook.is_active
+    assert webhook.disabled_reason is not None and "only failures" in webhook.disabled_reason
+
+
+async def test_a_success_resets_the_failure_window(
+    make_services: Any, receiver: Receiver, clock: FakeClock
+) -> None:
+    services = await make_services(outbound_disable_after_s=3600)
+    webhook_id, _ = await add_webhook(services, receiver.url, retry_schedule_s=[1800] * 5)
+    receiver.script.extend([Answer(500), Answer(200)])
+    await services.publisher.publish(type="user.created", payload=PAYLOAD, source="test")
+    await dispatch(services)
+    clock.advance(LONGEST_1800_S_WAIT)
+    assert await dispatch(services) == 1
+    assert (await services.webhooks.get(webhook_id)).failing_since is None
+
+
+async def test_rotation_signs_with_both_secrets_during_the_overlap(
+    make_services: Any, receiver: Receiver, clock: FakeClock
+) -> None:
+    services = await make_services(outbound_rotation_overlap_s=3600)
+    webhook_id, old = await add_webhook(services, receiver.url)
+    rotated = await services.webhooks.rotate_secret(webhook_id, None, actor="test", request_id=None)
+    new = rotated.secret
+    assert new != old
+
+    await services.publisher.publish(type="user.created", payload=PAYLOAD, source="test")
+    await dispatch(services)
+    request = receiver.requests[-1]
+    for secret in (old, new):
+        assert standardwebhooks.Webhook(secret).verify(request.body, request.headers) == PAYLOAD
+    assert seed_receiver_verifies(PAYLOAD, request.headers["x-webhook-signature"], new)
+    assert seed_receiver_verifies(PAYLOAD, request.headers["x-webhook-signature-previous"], old)
+
+    clock.advance(3601)
+    await services.publisher.publish(type="user.created", payload=PAYLOAD, source="test")
+    await dispatch(services)
+    request = receiver.requests[-1]
+    assert len(request.headers["webhook-signature"].split(" ")) == 1
+    assert "x-webhook-signature-previous" not in request.headers
+    with pytest.raises(standardwebhooks.WebhookVerificationError):
+        standardwebhooks.Webhook(old).verify(request.body, request.headers)
+    audit = await services.audit.list(action="secret.rotated", limit=5, offset=0)
+    assert [entry.target for entry in audit.items] == [webhook_id]
+
+
+async def test_send_time_ssrf_check_refuses_without_sending(
+    make_services: Any, receiver: Receiver
+) -> None:
+    permissive = await make_services()
+    webhook_id, _ = await add_webhook(permissive, receiver.url)
+    await permissive.stop()
+    strict = await make_services(outbound_allow_private=False)
+    await strict.publisher.publish(type="user.created", payload=PAYLOAD, source="test")
+    await dispatch(strict)
+    assert receiver.requests == []
+    [attempted] = (
+        await strict.webhooks.deliveries(webhook_id, status=None, limit=5, offset=0)
+    ).items
+    assert attempted.last_error is not None and "forbidden address" in attempted.last_error
+
+
+async def test_a_slow_webhook_is_capped_and_does_not_starve_another(
+    make_services: Any, receiver: Receiver
+) -> None:
+    services = await make_services()
+    slow_id, _ = await add_webhook(services, receiver.url, event_type="slow", max_concurrency=2)
+    fast_id, _ = await add_webhook(services, receiver.url, event_type="fast")
+    gate = threading.Event()
+    receiver.decide = lambda r: (
+        Answer(delay_s=0) if r.headers["x-webhook-id"] == fast_id else Answer()
+    )
+    receiver.gate = None
+    for _ in range(6):
+        await services.publisher.publish(type="slow", payload={}, source="test")
+    # Hold the slow webhook's requests open.
+    receiver.gate = gate
+    started = await services.dispatcher.run_once()
+    assert started == 2  # capped at max_concurrency; the other four were handed back
+    receiver.gate = None  # the fast webhook's requests go straight through
+    await services.publisher.publish(type="fast", payload={}, source="test")
+    assert await services.dispatcher.run_once() == 1
+    for _ in range(200):
+        fast = await services.webhooks.deliveries(fast_id, status=None, limit=5, offset=0)
+        if fast.items[0].status == "success":
+            break
+        await asyncio.sleep(0.01)
+    assert fast.items[0].status == "success"
+    gate.set()
+    await services.dispatcher.drain()
+    while await dispatch(services):
+        pass
+    slow = await services.webhooks.deliveries(slow_id, status="success", limit=10, offset=0)
+    assert slow.total == 6
+    assert receiver.max_in_flight <= 3  # two slow at most, plus the fast one
+
+
+async def test_resend_and_recover_keep_the_webhook_id(
+    make_services: Any, receiver: Receiver, clock: FakeClock
+) -> None:
+    services = await make_services()
+    webhook_id, _ = await add_webhook(services, receiver.url, retry_schedule_s=[1])
+    receiver.default = Answer(500)
+    await services.publisher.publish(type="user.created", payload=PAYLOAD, source="test")
+    await dispatch(services)
+    clock.advance(2)
+    await dispatch(services)
+    [failed] = (
+        await services.webhooks.deliveries(webhook_id, status="failed", limit=5, offset=0)
+    ).items
+
+    receiver.default = Answer(200)
+    since = failed.created_at - timedelta(seconds=1)
+    assert await services.webhooks.recover(webhook_id, since=since, until=None) == 1
+    await dispatch(services)
+    resent = await services.webhooks.resend(webhook_id, failed.id)
+    assert resent.status == "pending"
+    await dispatch(services)
+    assert {r.headers["webhook-id"] for r in receiver.requests} == {failed.id}
+    assert len(receiver.requests) == 4
+    stats = await services.webhooks.stats(webhook_id)
+    assert (stats.success, stats.failed, stats.pending) == (1, 0, 0)
+    assert stats.last_success_at is not None and stats.last_failure_at is not None
+    assert stats.latency_p50_ms is not None and stats.latency_p95_ms is not None
+
+
+async def test_send_test_returns_the_attempt(make_services: Any, receiver: Receiver) -> None:
+    services = await make_services()
+    webhook_id, _ = await add_webhook(services, receiver.url, event_type="nothing.matches")
+    detail = await services.webhooks.send_test(webhook_id)
+    assert detail.status == "success"
+    assert detail.event_type == "webhook.test"
+    assert [a.status_code for a in detail.attempt_log] == [200]
+    [request] = receiver.requests
+    assert request.headers["x-webhook-event"] == "webhook.test"
