@@ -147,14 +147,36 @@ class WebhookService:
         self._dispatcher.wake()
         return requeued
 
-    async def recover(self, webhook_id: str, *, since: datetime, until: datetime | None) -> int:
-        """Re-queue the failed deliveries created between ``since`` and ``until`` (or now)."""
+    async def recoverable(
+        self, webhook_id: str, *, since: datetime, until: datetime | None
+    ) -> tuple[int, datetime]:
+        """How many failed deliveries ``recover`` would re-queue, and the window's end."""
+        await self._require(webhook_id)
+        end = until or self._clock()
+        if since > end:
+            raise InvalidInputError("since must not be after until")
+        return await self._deliveries.count_failed(webhook_id, since=since, until=end), end
+
+    async def recover(
+        self,
+        webhook_id: str,
+        *,
+        since: datetime,
+        until: datetime | None,
+        limit: int | None = None,
+    ) -> int:
+        """Re-queue the failed deliveries created between ``since`` and ``until`` (or now).
+
+        With ``limit``, at most that many, oldest first: call again until it returns 0.
+        """
         await self._require(webhook_id)
         now = self._clock()
         end = until or now
         if since > end:
             raise InvalidInputError("since must not be after until")
-        count = await self._deliveries.recover(webhook_id, since=since, until=end, now=now)
+        count = await self._deliveries.recover(
+            webhook_id, since=since, until=end, now=now, limit=limit
+        )
         self._dispatcher.wake()
         return count
 

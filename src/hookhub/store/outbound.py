@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hookhub.events import Event, new_id
@@ -345,19 +345,33 @@ class DeliveryRepository:
             row.completed_at = None
             return _delivery(row)
 
+    async def count_failed(self, webhook_id: str, *, since: datetime, until: datetime) -> int:
+        async with self._db.session() as session:
+            count = (
+                select(func.count())
+                .select_from(Delivery)
+                .where(*_failed_between(webhook_id, since, until))
+            )
+            return int((await session.execute(count)).scalar_one())
+
     async def recover(
-        self, webhook_id: str, *, since: datetime, until: datetime, now: datetime
+        self,
+        webhook_id: str,
+        *,
+        since: datetime,
+        until: datetime,
+        now: datetime,
+        limit: int | None = None,
     ) -> int:
-        """Re-queue every failed delivery created in ``[since, until]``; the count re-queued."""
+        """Re-queue failed deliveries created in ``[since, until]`` (at most ``limit``, oldest
+        first, when given); the count re-queued."""
+        chosen = select(Delivery.id).where(*_failed_between(webhook_id, since, until))
+        if limit is not None:
+            chosen = chosen.order_by(Delivery.id).limit(limit)
         async with self._db.session() as session:
             result = await session.execute(
                 update(Delivery)
-                .where(
-                    Delivery.webhook_id == webhook_id,
-                    Delivery.status == DeliveryStatus.FAILED,
-                    Delivery.created_at >= since,
-                    Delivery.created_at <= until,
-                )
+                .where(Delivery.id.in_(chosen.scalar_subquery()))
                 .values(
                     status=DeliveryStatus.PENDING,
                     next_attempt_at=now,
@@ -415,6 +429,15 @@ class DeliveryRepository:
             last_success_at=_aware(last_success),
             last_failure_at=_aware(last_failure),
         )
+
+
+def _failed_between(webhook_id: str, since: datetime, until: datetime) -> list[ColumnElement[bool]]:
+    return [
+        Delivery.webhook_id == webhook_id,
+        Delivery.status == DeliveryStatus.FAILED,
+        Delivery.created_at >= since,
+        Delivery.created_at <= until,
+    ]
 
 
 def _percentile(values: list[float], percent: int) -> float | None:

@@ -4,18 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
-from collections.abc import Awaitable, Callable
-from typing import Annotated, Any, TypeVar
+import signal
+from typing import Annotated, Any
 
 import typer
 import uvicorn
-from rich.console import Console
 from rich.table import Table
 
 from hookhub import __version__
+from hookhub.cli.common import (
+    CLI_ACTOR,
+    CLI_SOURCE,
+    fail,
+    load,
+    out,
+    quiet_logging,
+    run,
+)
 from hookhub.clock import isoformat_z
-from hookhub.config import Settings, load_settings
 from hookhub.demo import load_or_create_admin_token
 from hookhub.errors import HookhubError
 from hookhub.logging import configure_logging
@@ -24,11 +30,6 @@ from hookhub.services import Services
 from hookhub.store.engine import Database
 from hookhub.store.migrate import upgrade
 from hookhub.store.url import masked, normalise_database_url
-
-CLI_ACTOR = "cli"
-CLI_SOURCE = "cli"
-#: Exit status for configuration and operational errors (Typer uses 2 for usage errors too).
-EXIT_ERROR = 1
 
 app = typer.Typer(
     help="hookhub: webhook and WebSocket gateway for chat bots.", no_args_is_help=True
@@ -39,45 +40,6 @@ events_app = typer.Typer(help="Events.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 app.add_typer(token_app, name="token")
 app.add_typer(events_app, name="events")
-
-#: Listings piped to a file or another program are not cut to 80 columns.
-PIPED_WIDTH = 200
-out = Console(width=None if sys.stdout.isatty() else PIPED_WIDTH)
-err = Console(stderr=True, width=None if sys.stderr.isatty() else PIPED_WIDTH)
-T = TypeVar("T")
-
-
-def _settings(**overrides: Any) -> Settings:
-    try:
-        return load_settings(**overrides)
-    except HookhubError as exc:
-        err.print(f"[red]error:[/red] {exc.message}", highlight=False)
-        raise typer.Exit(EXIT_ERROR) from None
-
-
-def _quiet_logging(settings: Settings) -> None:
-    # One-shot commands print their result; their logs only matter when something is wrong.
-    level = settings.log_level if settings.log_level in ("warning", "error") else "warning"
-    configure_logging(level, "console")
-
-
-def _run(settings: Settings, work: Callable[[Services], Awaitable[T]]) -> T:
-    """Start the services, run ``work`` on them, stop them; errors become one red line."""
-
-    async def go() -> T:
-        services = Services.build(settings)
-        try:
-            await services.start(dispatch=False)
-            return await work(services)
-        finally:
-            await services.stop()
-
-    _quiet_logging(settings)
-    try:
-        return asyncio.run(go())
-    except HookhubError as exc:
-        err.print(f"[red]error:[/red] {exc.message}", highlight=False)
-        raise typer.Exit(EXIT_ERROR) from None
 
 
 @app.command()
@@ -102,10 +64,10 @@ def serve(
         overrides["port"] = port
     if demo:
         overrides["demo"] = True
-    settings = _settings(**overrides)
+    settings = load(**overrides)
     if settings.demo and settings.admin_token is None:
         token, created = load_or_create_admin_token(settings.admin_token_file)
-        settings = _settings(**overrides, admin_token=token)
+        settings = load(**overrides, admin_token=token)
         if created:
             out.print(f"Admin token (saved in {settings.admin_token_file}, mode 0600): {token}")
         else:
@@ -116,8 +78,7 @@ def serve(
     try:
         application = create_app(settings)
     except HookhubError as exc:
-        err.print(f"[red]error:[/red] {exc.message}", highlight=False)
-        raise typer.Exit(EXIT_ERROR) from None
+        raise fail(exc.message) from None
     shown_host = f"[{settings.host}]" if ":" in settings.host else settings.host
     out.print(f"hookhub {__version__}: API docs at http://{shown_host}:{settings.port}/docs")
     uvicorn.run(
@@ -133,10 +94,37 @@ def serve(
 
 
 @app.command()
+def dispatch() -> None:
+    """Run only the outgoing-webhook dispatcher (no HTTP), until SIGTERM or Ctrl-C.
+
+    For the scaled shape: dispatchers beside or instead of the one inside ``serve``.
+    """
+    settings = load()
+    configure_logging(settings.log_level, settings.log_format)
+
+    async def go() -> None:
+        services = Services.build(settings)
+        await services.start(dispatch=True)
+        stopping = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stopping.set)
+        try:
+            await stopping.wait()
+        finally:
+            await services.stop()
+
+    try:
+        asyncio.run(go())
+    except HookhubError as exc:
+        raise fail(exc.message) from None
+
+
+@app.command()
 def migrate() -> None:
     """Apply database migrations up to the newest."""
-    settings = _settings()
-    _quiet_logging(settings)
+    settings = load()
+    quiet_logging(settings)
 
     async def go() -> None:
         db = Database(settings.database_url)
@@ -148,15 +136,14 @@ def migrate() -> None:
     try:
         asyncio.run(go())
     except HookhubError as exc:
-        err.print(f"[red]error:[/red] {exc.message}", highlight=False)
-        raise typer.Exit(EXIT_ERROR) from None
+        raise fail(exc.message) from None
     out.print(f"migrated {masked(normalise_database_url(settings.database_url))}")
 
 
 @config_app.command("check")
 def config_check() -> None:
     """Validate the settings and print the effective values, secrets masked."""
-    settings = _settings()
+    settings = load()
     table = Table("setting", "value", title="hookhub settings")
     for name, value in settings.effective().items():
         table.add_row(f"HOOKHUB_{name.upper()}", value)
@@ -166,7 +153,7 @@ def config_check() -> None:
 @token_app.command("create")
 def token_create(name: Annotated[str, typer.Option(help="What the token is for.")]) -> None:
     """Create an admin API token and print it (shown this once only)."""
-    created = _run(_settings(), lambda s: s.tokens.create(name, actor=CLI_ACTOR))
+    created = run(load(), lambda s: s.tokens.create(name, actor=CLI_ACTOR))
     out.print(f"token {created.id} ({created.name}): {created.token}")
     out.print("Store it now: hookhub keeps only its hash.")
 
@@ -176,7 +163,7 @@ def token_list(
     include_revoked: Annotated[bool, typer.Option(help="Show revoked tokens too.")] = False,
 ) -> None:
     """List admin API tokens."""
-    tokens = _run(_settings(), lambda s: s.tokens.list(include_revoked=include_revoked))
+    tokens = run(load(), lambda s: s.tokens.list(include_revoked=include_revoked))
     table = Table("id", "name", "prefix", "created", "last used", "revoked", title="API tokens")
     for info in tokens:
         table.add_row(
@@ -193,7 +180,7 @@ def token_list(
 @token_app.command("revoke")
 def token_revoke(token_id: Annotated[str, typer.Argument(help="The token's id.")]) -> None:
     """Revoke an admin API token."""
-    info = _run(_settings(), lambda s: s.tokens.revoke(token_id, actor=CLI_ACTOR))
+    info = run(load(), lambda s: s.tokens.revoke(token_id, actor=CLI_ACTOR))
     out.print(f"revoked {info.id} ({info.name})")
 
 
@@ -207,24 +194,21 @@ def events_publish(
     try:
         body = json.loads(payload)
     except json.JSONDecodeError as exc:
-        err.print(f"[red]error:[/red] --payload is not JSON: {exc}", highlight=False)
-        raise typer.Exit(EXIT_ERROR) from None
+        raise fail(f"--payload is not JSON: {exc}") from None
     if not isinstance(body, dict):
-        err.print("[red]error:[/red] --payload must be a JSON object", highlight=False)
-        raise typer.Exit(EXIT_ERROR)
+        raise fail("--payload must be a JSON object")
     from pydantic import ValidationError
 
     try:
-        event = _run(
-            _settings(),
+        event = run(
+            load(),
             lambda s: s.publisher.publish(
                 type=type, payload=body, channel=channel, source=CLI_SOURCE
             ),
         )
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        err.print(f"[red]error:[/red] {problems}", highlight=False)
-        raise typer.Exit(EXIT_ERROR) from None
+        raise fail(problems) from None
     out.print_json(event.model_dump_json())
 
 
@@ -237,7 +221,7 @@ def audit(
     offset: Annotated[int, typer.Option(min=0)] = 0,
 ) -> None:
     """Show the audit log, newest first."""
-    page = _run(_settings(), lambda s: s.audit.list(action=action, limit=limit, offset=offset))
+    page = run(load(), lambda s: s.audit.list(action=action, limit=limit, offset=offset))
     table = Table(
         "when", "actor", "action", "target", "request", title=f"audit log ({page.total} entries)"
     )
@@ -252,7 +236,3 @@ def audit(
     out.print(table)
     if page.offset + len(page.items) < page.total:
         out.print(f"more: --offset {page.offset + len(page.items)}")
-
-
-def main() -> None:
-    app()
