@@ -32,14 +32,14 @@ class Metrics:
         )
         self.webhook_attempts = Counter(
             "hookhub_webhook_attempts",
-            "Outgoing webhook attempts, by outcome (2xx, 4xx, 5xx, error)",
-            ["outcome"],
+            "Outgoing webhook attempts, by webhook and outcome (2xx, 4xx, 5xx, error)",
+            ["webhook_id", "outcome"],
             registry=self.registry,
         )
         self.webhook_deliveries = Counter(
             "hookhub_webhook_deliveries",
-            "Outgoing webhook deliveries finished, by final status",
-            ["status"],
+            "Outgoing webhook deliveries finished, by webhook and final status",
+            ["webhook_id", "status"],
             registry=self.registry,
         )
         self.webhook_latency = Histogram(

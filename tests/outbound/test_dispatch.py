@@ -354,3 +354,31 @@ async def test_send_test_returns_the_attempt(make_services: Any, receiver: Recei
     assert [a.status_code for a in detail.attempt_log] == [200]
     [request] = receiver.requests
     assert request.headers["x-webhook-event"] == "webhook.test"
+
+
+async def test_a_slow_receiver_times_out_into_a_retry(
+    make_services: Any, receiver: Receiver
+) -> None:
+    services = await make_services(outbound_timeout_s=0.3)
+    webhook_id, _ = await add_webhook(services, receiver.url)
+    receiver.default = Answer(delay_s=2)
+    await services.publisher.publish(type="user.created", payload=PAYLOAD, source="test")
+    await dispatch(services)
+    [pending] = (
+        await services.webhooks.deliveries(webhook_id, status=None, limit=5, offset=0)
+    ).items
+    assert pending.status == "pending"
+    assert pending.last_error is not None and pending.last_error.startswith("timeout")
+    assert pending.last_status_code is None
+
+
+async def test_metrics_count_attempts_per_webhook(make_services: Any, receiver: Receiver) -> None:
+    from prometheus_client import generate_latest
+
+    services = await make_services()
+    webhook_id, _ = await add_webhook(services, receiver.url)
+    receiver.script.append(Answer(500))
+    await services.publisher.publish(type="user.created", payload=PAYLOAD, source="test")
+    await dispatch(services)
+    text = generate_latest(services.metrics.registry).decode()
+    assert f'hookhub_webhook_attempts_total{{outcome="5xx",webhook_id="{webhook_id}"}} 1.0' in text

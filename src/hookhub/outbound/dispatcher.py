@@ -217,11 +217,11 @@ class Dispatcher:
             response_excerpt=exchange.response_excerpt,
             now=now,
         )
-        self._metrics.webhook_attempts.labels(_outcome(exchange.result)).inc()
+        self._metrics.webhook_attempts.labels(webhook.id, _outcome(exchange.result)).inc()
         if exchange.latency_ms is not None:
             self._metrics.webhook_latency.observe(exchange.latency_ms / 1000)
         if verdict.status is not DeliveryStatus.PENDING:
-            self._metrics.webhook_deliveries.labels(verdict.status.value).inc()
+            self._metrics.webhook_deliveries.labels(webhook.id, verdict.status.value).inc()
         log.info(
             "delivery.attempted",
             delivery_id=delivery.id,
@@ -253,7 +253,14 @@ class Dispatcher:
         except UnsafeURLError as exc:
             return Exchange(AttemptResult(None, error=f"refused: {exc.message}"), None, None)
         body, headers = build_request(delivery, self._clock())
-        return await send(self._client, url, body, headers, self._clock)
+        return await send(
+            self._client,
+            url,
+            body,
+            headers,
+            self._clock,
+            total_timeout_s=self._settings.outbound_timeout_s,
+        )
 
     async def _disable(self, delivery: ClaimedDelivery, reason: str) -> None:
         webhook = delivery.webhook

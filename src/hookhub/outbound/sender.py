@@ -7,6 +7,7 @@ seed 004 names and the Standard Webhooks names. The receiver's answer is read on
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -67,12 +68,25 @@ class Exchange:
 
 
 async def send(
-    client: httpx.AsyncClient, url: str, body: bytes, headers: dict[str, str], clock: Clock
+    client: httpx.AsyncClient,
+    url: str,
+    body: bytes,
+    headers: dict[str, str],
+    clock: Clock,
+    *,
+    total_timeout_s: float,
 ) -> Exchange:
-    """POST once; transport failures become an :class:`AttemptResult` with an error, never raise."""
+    """POST once; transport failures become an :class:`AttemptResult` with an error, never raise.
+
+    httpx's timeouts bound each phase (connect, each read); ``total_timeout_s`` bounds the whole
+    exchange, so a receiver trickling bytes cannot hold a delivery past it.
+    """
     begun = time.perf_counter()
     try:
-        async with client.stream("POST", url, content=body, headers=headers) as response:
+        async with (
+            asyncio.timeout(total_timeout_s),
+            client.stream("POST", url, content=body, headers=headers) as response,
+        ):
             excerpt = b""
             async for chunk in response.aiter_bytes():
                 excerpt += chunk
@@ -86,6 +100,8 @@ async def send(
             )
     except httpx.TimeoutException as exc:
         error = f"timeout: {type(exc).__name__}"
+    except TimeoutError:
+        error = f"timeout: no complete answer within {total_timeout_s} s"
     except httpx.HTTPError as exc:
         error = f"{type(exc).__name__}: {exc}"
     return Exchange(AttemptResult(None, error=error[:MAX_ERROR_CHARS]), None, None)
