@@ -37,7 +37,7 @@ from hookhub.outbound.limits import WebhookSlots, bucket_for
 from hookhub.outbound.models import ClaimedDelivery, DeliveryDetail
 from hookhub.outbound.schedule import DEFAULT_RETRY_SCHEDULE_S
 from hookhub.outbound.sender import Exchange, build_request, send
-from hookhub.outbound.ssrf import UnsafeURLError, parse_cidrs, resolve_and_check
+from hookhub.outbound.ssrf import UnsafeURLError, UrlGuard
 from hookhub.services.events import EventPublisher
 from hookhub.store.outbound import DeliveryRepository
 
@@ -78,7 +78,9 @@ class Dispatcher:
         self._metrics = metrics
         self._clock = clock
         self._rand = rand
-        self._allowed_networks = parse_cidrs(settings.outbound_allowed_cidrs)
+        self._guard = UrlGuard.from_cidrs(
+            allow_private=settings.outbound_allow_private, cidrs=settings.outbound_allowed_cidrs
+        )
         self._slots: dict[str, WebhookSlots] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
@@ -245,11 +247,7 @@ class Dispatcher:
         try:
             # Checked at every send, not only at creation: the name may have been re-pointed
             # at an internal address since (DNS rebinding).
-            await resolve_and_check(
-                url,
-                allow_private=self._settings.outbound_allow_private,
-                allowed_networks=self._allowed_networks,
-            )
+            await self._guard.check(url)
         except UnsafeURLError as exc:
             return Exchange(AttemptResult(None, error=f"refused: {exc.message}"), None, None)
         body, headers = build_request(delivery, self._clock())

@@ -28,8 +28,11 @@ def _http_url(value: str) -> str:
 
 HttpUrl = Annotated[str, Field(min_length=1, max_length=MAX_URL_CHARS), AfterValidator(_http_url)]
 EventPattern = Annotated[str, Field(min_length=1, max_length=128, pattern=PATTERN_REGEX)]
+#: At least one step: the dispatcher reads an empty schedule as "unset" and would silently
+#: use the default one; ``null`` is how a caller asks for the default.
 RetrySchedule = Annotated[
-    list[Annotated[int, Field(ge=1, le=MAX_SCHEDULE_STEP_S)]], Field(max_length=MAX_SCHEDULE_STEPS)
+    list[Annotated[int, Field(ge=1, le=MAX_SCHEDULE_STEP_S)]],
+    Field(min_length=1, max_length=MAX_SCHEDULE_STEPS),
 ]
 Secret = Annotated[str, Field(min_length=8, max_length=255)]
 

@@ -22,7 +22,7 @@ from hookhub.outbound.models import (
     WebhookUpdate,
     WebhookWithSecret,
 )
-from hookhub.outbound.ssrf import parse_cidrs, resolve_and_check
+from hookhub.outbound.ssrf import UrlGuard
 from hookhub.paging import Page
 from hookhub.signing import SignatureError, generate_secret, standard_key
 from hookhub.store.outbound import DeliveryRepository, WebhookRepository
@@ -48,14 +48,12 @@ class WebhookService:
         self._dispatcher = dispatcher
         self._settings = settings
         self._clock = clock
-        self._allowed_networks = parse_cidrs(settings.outbound_allowed_cidrs)
+        self._guard = UrlGuard.from_cidrs(
+            allow_private=settings.outbound_allow_private, cidrs=settings.outbound_allowed_cidrs
+        )
 
     async def _check_url(self, url: str) -> None:
-        await resolve_and_check(
-            url,
-            allow_private=self._settings.outbound_allow_private,
-            allowed_networks=self._allowed_networks,
-        )
+        await self._guard.check(url)
 
     async def _require(self, webhook_id: str) -> WebhookRecord:
         found = await self._webhooks.get(webhook_id)

@@ -11,6 +11,7 @@ import asyncio
 import ipaddress
 import socket
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from hookhub.errors import InvalidInputError
@@ -101,3 +102,21 @@ async def resolve_and_check(
     addresses = await resolve(host, port)
     check_addresses(host, addresses, allow_private=allow_private, allowed_networks=allowed_networks)
     return addresses
+
+
+@dataclass(frozen=True)
+class UrlGuard:
+    """The SSRF policy of one deployment: what :func:`resolve_and_check` allows."""
+
+    allow_private: bool = False
+    allowed_networks: tuple[IPNetwork, ...] = ()
+
+    @classmethod
+    def from_cidrs(cls, *, allow_private: bool, cidrs: Iterable[str]) -> UrlGuard:
+        return cls(allow_private, tuple(parse_cidrs(cidrs)))
+
+    async def check(self, url: str) -> list[IPAddress]:
+        """Resolve and check ``url`` now; raises :class:`UnsafeURLError` when refused."""
+        return await resolve_and_check(
+            url, allow_private=self.allow_private, allowed_networks=self.allowed_networks
+        )
