@@ -15,6 +15,7 @@ import pytest
 import standardwebhooks
 import svix.webhooks
 
+from hookhub.errors import ConflictError
 from hookhub.outbound.models import WebhookCreate
 from hookhub.services import Services
 from tests.outbound.conftest import FakeClock, collect_events
@@ -382,3 +383,21 @@ async def test_metrics_count_attempts_per_webhook(make_services: Any, receiver: 
     await dispatch(services)
     text = generate_latest(services.metrics.registry).decode()
     assert f'hookhub_webhook_attempts_total{{outcome="5xx",webhook_id="{webhook_id}"}} 1.0' in text
+
+
+async def test_deleting_a_webhook_mid_send_records_nothing_and_raises_nothing(
+    make_services: Any, receiver: Receiver, clock: FakeClock
+) -> None:
+    services = await make_services()
+    webhook_id, _ = await add_webhook(services, receiver.url)
+    await services.publisher.publish(type="user.created", payload=PAYLOAD, source="test")
+    [claimed] = await services.deliveries.claim_due(
+        now=clock.now, lease_until=clock.now + timedelta(seconds=60), limit=5
+    )
+    with pytest.raises(ConflictError, match="being sent"):
+        await services.webhooks.resend(webhook_id, claimed.id)
+    await services.webhooks.delete(webhook_id)
+    await services.dispatcher.deliver(claimed)  # the attempt's row has no delivery to join
+    assert len(receiver.requests) == 1
+    stats = await services.webhooks.overall_stats()
+    assert (stats.total, stats.webhooks) == (0, 0)

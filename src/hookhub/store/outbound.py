@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from hookhub.errors import ConflictError
 from hookhub.events import Event, new_id
 from hookhub.outbound.delivery import AttemptResult, DeliveryStatus, Verdict, transition
 from hookhub.outbound.matching import candidate_patterns
@@ -256,6 +257,9 @@ class DeliveryRepository:
     ) -> None:
         """Store one attempt and the delivery's new state, and the webhook's failure window."""
         async with self._db.session() as session:
+            delivery = await session.get(Delivery, claimed.id)
+            if delivery is None:  # the webhook was deleted while we were sending
+                return
             session.add(
                 DeliveryAttempt(
                     id=new_id(attempted_at),
@@ -267,9 +271,6 @@ class DeliveryRepository:
                     error=result.error,
                 )
             )
-            delivery = await session.get(Delivery, claimed.id)
-            if delivery is None:  # the webhook was deleted while we were sending
-                return
             delivery.status = transition(DeliveryStatus(delivery.status), verdict.status)
             delivery.attempts += 1
             delivery.next_attempt_at = verdict.next_attempt_at
@@ -339,6 +340,9 @@ class DeliveryRepository:
             row = await session.get(Delivery, delivery_id)
             if row is None or row.webhook_id != webhook_id:
                 return None
+            if row.lease_until is not None and row.lease_until > now:
+                # Queuing it now would let a second dispatcher send it beside the first.
+                raise ConflictError("the delivery is being sent right now; try again shortly")
             row.status = transition(DeliveryStatus(row.status), DeliveryStatus.PENDING)
             row.next_attempt_at = now
             row.lease_until = None
