@@ -19,6 +19,10 @@ MAX_CONCURRENCY = 64
 
 
 def _http_url(value: str) -> str:
+    # urlsplit silently drops leading spaces and tabs/newlines, so such a URL would pass the
+    # SSRF check as one URL and be sent (or refused by httpx at every attempt) as another.
+    if any(char.isspace() or not char.isprintable() for char in value):
+        raise ValueError("URL must not contain spaces or control characters")
     try:
         split_url(value)
     except UnsafeURLError as exc:
