@@ -401,3 +401,24 @@ async def test_deleting_a_webhook_mid_send_records_nothing_and_raises_nothing(
     assert len(receiver.requests) == 1
     stats = await services.webhooks.overall_stats()
     assert (stats.total, stats.webhooks) == (0, 0)
+
+
+async def test_a_short_secret_is_never_listed_whole(make_services: Any, receiver: Receiver) -> None:
+    services = await make_services()
+    webhook_id, _ = await add_webhook(services, receiver.url, secret="8chars!!")
+    shown = (await services.webhooks.get(webhook_id)).secret_prefix
+    assert shown == "8cha…"
+    generated_id, generated = await add_webhook(services, receiver.url)
+    assert (await services.webhooks.get(generated_id)).secret_prefix == generated[:10] + "…"
+
+
+async def test_test_sends_are_not_raced_by_a_running_dispatcher(
+    make_services: Any, receiver: Receiver
+) -> None:
+    services = await make_services(outbound_poll_interval_s=0.001)
+    await services.dispatcher.start(services.bus)
+    webhook_id, _ = await add_webhook(services, receiver.url)
+    for _ in range(20):
+        detail = await services.webhooks.send_test(webhook_id)
+        assert detail.status == "success"
+    assert len(receiver.requests) == 20  # each test send went out exactly once

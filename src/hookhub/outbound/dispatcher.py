@@ -34,7 +34,7 @@ from hookhub.outbound.delivery import (
     should_disable_for_failures,
 )
 from hookhub.outbound.limits import WebhookSlots, bucket_for
-from hookhub.outbound.models import ClaimedDelivery, DeliveryDetail
+from hookhub.outbound.models import ClaimedDelivery
 from hookhub.outbound.schedule import DEFAULT_RETRY_SCHEDULE_S
 from hookhub.outbound.sender import Exchange, build_request, send
 from hookhub.outbound.ssrf import UnsafeURLError, UrlGuard
@@ -275,20 +275,6 @@ class Dispatcher:
             },
             source=OUTBOUND_SOURCE,
         )
-
-    async def send_now(self, delivery_id: str) -> DeliveryDetail | None:
-        """Claim one delivery and attempt it at once (test sends); its detail afterwards."""
-        now = self._clock()
-        claimed = await self._deliveries.claim_due(
-            now=now,
-            lease_until=now + timedelta(seconds=self._settings.outbound_lease_s),
-            limit=1,
-            only=delivery_id,
-        )
-        if not claimed:
-            return None
-        await self.deliver(claimed[0])
-        return await self._deliveries.detail(claimed[0].webhook.id, delivery_id)
 
 
 def _outcome(result: AttemptResult) -> str:

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from hookhub.audit import AuditAction
 from hookhub.clock import Clock
 from hookhub.config import Settings
-from hookhub.errors import InvalidInputError, NotFoundError
+from hookhub.errors import ConflictError, InvalidInputError, NotFoundError
 from hookhub.events import Event
 from hookhub.outbound.delivery import DeliveryStatus
 from hookhub.outbound.dispatcher import Dispatcher
@@ -132,6 +132,7 @@ class WebhookService:
         )
 
     async def delivery(self, webhook_id: str, delivery_id: str) -> DeliveryDetail:
+        await self._require(webhook_id)
         found = await self._deliveries.detail(webhook_id, delivery_id)
         if found is None:
             raise NotFoundError("Delivery not found")
@@ -139,6 +140,7 @@ class WebhookService:
 
     async def resend(self, webhook_id: str, delivery_id: str) -> DeliveryOut:
         """Queue a delivery again, now; it keeps its id, so the receiver sees one webhook-id."""
+        await self._require(webhook_id)
         requeued = await self._deliveries.requeue(webhook_id, delivery_id, now=self._clock())
         if requeued is None:
             raise NotFoundError("Delivery not found")
@@ -182,7 +184,7 @@ class WebhookService:
         """Send a ``webhook.test`` event to this webhook only, now; the recorded attempt."""
         webhook = await self._require(webhook_id)
         if not webhook.is_active:
-            raise InvalidInputError("the webhook is disabled; enable it to send a test")
+            raise ConflictError("the webhook is disabled; enable it to send a test")
         now = self._clock()
         event = Event.create(
             type=TEST_EVENT_TYPE,
@@ -190,11 +192,10 @@ class WebhookService:
             source=TEST_SOURCE,
             now=now,
         )
-        delivery_id = await self._deliveries.add_single(webhook.id, event)
-        detail = await self._dispatcher.send_now(delivery_id)
-        if detail is None:  # disabled between the check and the claim
-            raise InvalidInputError("the webhook is disabled; enable it to send a test")
-        return detail
+        lease = timedelta(seconds=self._settings.outbound_lease_s)
+        claimed = await self._deliveries.add_single(webhook, event, lease_until=now + lease)
+        await self._dispatcher.deliver(claimed)
+        return await self.delivery(webhook.id, claimed.id)
 
     async def stats(self, webhook_id: str) -> WebhookStats:
         await self._require(webhook_id)

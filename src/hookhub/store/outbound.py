@@ -29,10 +29,13 @@ from hookhub.outbound.models import (
     WebhookStats,
 )
 from hookhub.paging import Page
+from hookhub.signing import WHSEC_PREFIX
 from hookhub.store.engine import Database
 from hookhub.store.models import Delivery, DeliveryAttempt, EventRecord, Webhook
 
-SECRET_PREFIX_CHARS = 10
+#: Characters of a secret shown in listings, after ``whsec_`` when it has one: enough to tell
+#: two apart, never enough to matter (a given secret may be as short as 8 characters).
+SECRET_SHOWN_CHARS = 4
 #: Latency percentiles are computed over at most this many recent attempts.
 STATS_LATENCY_SAMPLE = 1000
 
@@ -167,12 +170,8 @@ class DeliveryRepository:
         lease_until: datetime,
         limit: int,
         exclude_webhooks: Sequence[str] = (),
-        only: str | None = None,
     ) -> list[ClaimedDelivery]:
-        """Lease up to ``limit`` due deliveries of active webhooks, oldest due first.
-
-        ``only`` restricts the claim to one delivery (a test send made on the spot).
-        """
+        """Lease up to ``limit`` due deliveries of active webhooks, oldest due first."""
         due = (
             select(Delivery.id)
             .join(Webhook, Webhook.id == Delivery.webhook_id)
@@ -188,8 +187,6 @@ class DeliveryRepository:
         )
         if exclude_webhooks:
             due = due.where(Delivery.webhook_id.not_in(list(exclude_webhooks)))
-        if only is not None:
-            due = due.where(Delivery.id == only)
         async with self._db.session() as session:
             claimed_ids = list(
                 await session.scalars(
@@ -235,14 +232,28 @@ class DeliveryRepository:
                 .values(lease_until=None)
             )
 
-    async def add_single(self, webhook_id: str, event: Event) -> str:
-        """Store ``event`` with one pending delivery, to ``webhook_id`` only (test sends)."""
-        delivery = _pending(webhook_id, event)
+    async def add_single(
+        self, webhook: WebhookRecord, event: Event, *, lease_until: datetime
+    ) -> ClaimedDelivery:
+        """Store ``event`` with one delivery, to ``webhook`` only, already leased to the caller.
+
+        For test sends made on the spot: the lease keeps every dispatcher off it meanwhile.
+        """
+        delivery = _pending(webhook.id, event)
+        delivery.lease_until = lease_until
         async with self._db.session() as session:
             session.add(_event_row(event))
             await session.flush()  # the event row first: the delivery refers to it
             session.add(delivery)
-        return delivery.id
+        return ClaimedDelivery(
+            id=delivery.id,
+            attempts=0,
+            event_id=event.id,
+            event_type=event.type,
+            occurred_at=event.occurred_at,
+            payload=event.payload,
+            webhook=webhook,
+        )
 
     async def record_attempt(
         self,
@@ -461,6 +472,11 @@ def _aware(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+def _secret_prefix(secret: str) -> str:
+    marker = WHSEC_PREFIX if secret.startswith(WHSEC_PREFIX) else ""
+    return f"{marker}{secret[len(marker) : len(marker) + SECRET_SHOWN_CHARS]}…"
+
+
 def _webhook(row: Webhook) -> WebhookRecord:
     return WebhookRecord(
         id=row.id,
@@ -469,7 +485,7 @@ def _webhook(row: Webhook) -> WebhookRecord:
         event_type=row.event_type,
         description=row.description,
         is_active=row.is_active,
-        secret_prefix=row.secret[:SECRET_PREFIX_CHARS],
+        secret_prefix=_secret_prefix(row.secret),
         retry_schedule_s=row.retry_schedule_s,
         rate_limit_per_s=row.rate_limit_per_s,
         max_concurrency=row.max_concurrency,
