@@ -422,3 +422,51 @@ async def test_test_sends_are_not_raced_by_a_running_dispatcher(
         detail = await services.webhooks.send_test(webhook_id)
         assert detail.status == "success"
     assert len(receiver.requests) == 20  # each test send went out exactly once
+
+
+async def test_the_connection_goes_to_the_checked_address_not_a_second_lookup(
+    make_services: Any, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import ipaddress
+
+    from hookhub.outbound import ssrf
+
+    looked_up: list[str] = []
+
+    async def fake_resolve(host: str, port: int) -> list[ssrf.IPAddress]:
+        # A name only our guard can resolve: were httpx to look it up again, it would fail.
+        looked_up.append(host)
+        return [ipaddress.ip_address("::1"), ipaddress.ip_address("127.0.0.1")]
+
+    monkeypatch.setattr(ssrf, "resolve", fake_resolve)
+    services = await make_services()
+    url = f"http://hooks.example.invalid:{receiver.port}/hook"
+    webhook_id, _ = await add_webhook(services, url)
+    await services.publisher.publish(type="user.created", payload=PAYLOAD, source="test")
+    await dispatch(services)
+    [request] = receiver.requests  # ::1 refused (the receiver is on 127.0.0.1), then 127.0.0.1
+    assert request.headers["host"] == f"hooks.example.invalid:{receiver.port}"
+    assert looked_up == ["hooks.example.invalid", "hooks.example.invalid"]  # create, then send
+    [done] = (await services.webhooks.deliveries(webhook_id, status=None, limit=5, offset=0)).items
+    assert done.status == "success"
+
+
+def test_pinned_keeps_the_name_for_host_and_sni() -> None:
+    import ipaddress
+
+    from hookhub.outbound.sender import pinned
+
+    url, headers, extensions = pinned(
+        "https://hooks.example.com/path?q=1", ipaddress.ip_address("93.184.216.34")
+    )
+    assert url == "https://93.184.216.34/path?q=1"
+    assert headers == {"Host": "hooks.example.com"}
+    assert extensions == {"sni_hostname": "hooks.example.com"}
+    v6, v6_headers, _ = pinned("http://h.example:8080/x", ipaddress.ip_address("2001:db8::1"))
+    assert v6 == "http://[2001:db8::1]:8080/x"
+    assert v6_headers == {"Host": "h.example:8080"}
+    assert pinned("http://10.0.0.1/x", ipaddress.ip_address("10.0.0.1")) == (
+        "http://10.0.0.1/x",
+        {},
+        {},
+    )

@@ -246,8 +246,9 @@ class Dispatcher:
         url = delivery.webhook.url
         try:
             # Checked at every send, not only at creation: the name may have been re-pointed
-            # at an internal address since (DNS rebinding).
-            await self._guard.check(url)
+            # at an internal address since (DNS rebinding). The connection then goes to the
+            # addresses just checked, never to a second lookup of the name.
+            addresses = await self._guard.check(url)
         except UnsafeURLError as exc:
             return Exchange(AttemptResult(None, error=f"refused: {exc.message}"), None, None)
         body, headers = build_request(delivery, self._clock())
@@ -258,6 +259,7 @@ class Dispatcher:
             headers,
             self._clock,
             total_timeout_s=self._settings.outbound_timeout_s,
+            addresses=addresses,
         )
 
     async def _disable(self, delivery: ClaimedDelivery, reason: str) -> None:

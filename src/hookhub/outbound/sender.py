@@ -8,9 +8,12 @@ seed 004 names and the Standard Webhooks names. The receiver's answer is read on
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import httpx
 
@@ -19,6 +22,7 @@ from hookhub.clock import Clock
 from hookhub.outbound.delivery import MAX_ERROR_CHARS, RESPONSE_EXCERPT_CHARS, AttemptResult
 from hookhub.outbound.models import ClaimedDelivery
 from hookhub.outbound.schedule import parse_retry_after
+from hookhub.outbound.ssrf import IPAddress
 from hookhub.signing import seed_body, seed_signature, standard_key, standard_signature_header
 
 RESPONSE_EXCERPT_BYTES = RESPONSE_EXCERPT_CHARS * 4  # room for multi-byte UTF-8
@@ -67,6 +71,30 @@ class Exchange:
     response_excerpt: str | None
 
 
+def pinned(url: str, address: IPAddress) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """``url`` aimed at ``address``: the URL, the ``Host`` header and the httpx extensions.
+
+    The name stays in ``Host`` and, for https, in SNI, where the certificate is checked
+    against it; only the connection's target changes.
+    """
+    parts = httpx.URL(url)
+    host = parts.host
+    if not host or _is_ip(host):
+        return url, {}, {}
+    literal = f"[{address}]" if address.version == 6 else str(address)
+    host_header = host if parts.port is None else f"{host}:{parts.port}"
+    extensions: dict[str, Any] = {"sni_hostname": host} if parts.scheme == "https" else {}
+    return str(parts.copy_with(host=literal)), {"Host": host_header}, extensions
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
 async def send(
     client: httpx.AsyncClient,
     url: str,
@@ -75,29 +103,34 @@ async def send(
     clock: Clock,
     *,
     total_timeout_s: float,
+    addresses: Sequence[IPAddress] = (),
 ) -> Exchange:
     """POST once; transport failures become an :class:`AttemptResult` with an error, never raise.
 
-    httpx's timeouts bound each phase (connect, each read); ``total_timeout_s`` bounds the whole
-    exchange, so a receiver trickling bytes cannot hold a delivery past it.
+    With ``addresses`` (those the SSRF guard checked), the request connects to them in turn,
+    moving on only when one refuses the connection. httpx's timeouts bound each phase (connect,
+    each read); ``total_timeout_s`` bounds the whole exchange, so a receiver trickling bytes
+    cannot hold a delivery past it.
     """
+    targets = [pinned(url, address) for address in addresses] or [(url, {}, {})]
     begun = time.perf_counter()
     try:
-        async with (
-            asyncio.timeout(total_timeout_s),
-            client.stream("POST", url, content=body, headers=headers) as response,
-        ):
-            excerpt = b""
-            async for chunk in response.aiter_bytes():
-                excerpt += chunk
-                if len(excerpt) >= RESPONSE_EXCERPT_BYTES:
-                    break
-            latency_ms = (time.perf_counter() - begun) * 1000
-            retry_after = parse_retry_after(response.headers.get("retry-after"), clock())
-            text = excerpt.decode("utf-8", errors="replace")[:RESPONSE_EXCERPT_CHARS]
-            return Exchange(
-                AttemptResult(response.status_code, retry_after_s=retry_after), latency_ms, text
-            )
+        async with asyncio.timeout(total_timeout_s):
+            for index, (target_url, host_header, extensions) in enumerate(targets):
+                try:
+                    return await _exchange(
+                        client,
+                        target_url,
+                        body,
+                        {**headers, **host_header},
+                        extensions,
+                        clock,
+                        begun,
+                    )
+                except httpx.ConnectError:
+                    if index == len(targets) - 1:
+                        raise
+            raise AssertionError("unreachable: the last target returns or raises")
     except httpx.TimeoutException as exc:
         error = f"timeout: {type(exc).__name__}"
     except TimeoutError:
@@ -105,3 +138,32 @@ async def send(
     except httpx.HTTPError as exc:
         error = f"{type(exc).__name__}: {exc}"
     return Exchange(AttemptResult(None, error=error[:MAX_ERROR_CHARS]), None, None)
+
+
+async def _exchange(
+    client: httpx.AsyncClient,
+    url: str,
+    body: bytes,
+    headers: dict[str, str],
+    extensions: dict[str, Any],
+    clock: Clock,
+    begun: float,
+) -> Exchange:
+    request = client.build_request(
+        "POST", url, content=body, headers=headers, extensions=extensions
+    )
+    response = await client.send(request, stream=True)
+    try:
+        excerpt = b""
+        async for chunk in response.aiter_bytes():
+            excerpt += chunk
+            if len(excerpt) >= RESPONSE_EXCERPT_BYTES:
+                break
+        latency_ms = (time.perf_counter() - begun) * 1000
+        retry_after = parse_retry_after(response.headers.get("retry-after"), clock())
+        text = excerpt.decode("utf-8", errors="replace")[:RESPONSE_EXCERPT_CHARS]
+        return Exchange(
+            AttemptResult(response.status_code, retry_after_s=retry_after), latency_ms, text
+        )
+    finally:
+        await response.aclose()
