@@ -121,3 +121,20 @@ def test_settings_repr_never_shows_a_secret() -> None:
     settings = load_settings(admin_token=STRONG)
     assert STRONG not in repr(settings)
     assert STRONG not in str(settings.model_dump())
+
+
+def test_a_lease_shorter_than_an_attempt_is_refused() -> None:
+    with pytest.raises(ConfigError, match=r"^HOOKHUB_OUTBOUND_LEASE_S: must be at least 21"):
+        load_settings(outbound_lease_s=20)
+    short = load_settings(
+        outbound_lease_s=2, outbound_connect_timeout_s=0.5, outbound_timeout_s=0.5
+    )
+    assert short.outbound_lease_s == 2
+
+
+def test_allowed_cidrs_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOOKHUB_OUTBOUND_ALLOWED_CIDRS", "10.1.0.0/16, 192.168.5.0/24")
+    assert load_settings().outbound_allowed_cidrs == ["10.1.0.0/16", "192.168.5.0/24"]
+    monkeypatch.setenv("HOOKHUB_OUTBOUND_ALLOWED_CIDRS", "10.1.0.0/16,nope")
+    with pytest.raises(ConfigError, match="HOOKHUB_OUTBOUND_ALLOWED_CIDRS: 'nope' is not a CIDR"):
+        load_settings()

@@ -14,7 +14,7 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -32,6 +32,8 @@ MIN_SECRET_CHARS = 32
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///hookhub.db"
 DEFAULT_ADMIN_TOKEN_FILE = Path(".hookhub-admin-token")
+#: Seconds a delivery lease lasts beyond the longest possible attempt.
+LEASE_MARGIN_S = 1.0
 SECRET_FIELDS = ("admin_token", "internal_secret", "token_secret")
 
 
@@ -86,6 +88,17 @@ class Settings(BaseSettings):
         if not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("must start with redis://, rediss:// or unix://")
         return value
+
+    @model_validator(mode="after")
+    def _lease_outlasts_an_attempt(self) -> Settings:
+        # A lease that can end mid-attempt lets a second dispatcher send the same delivery.
+        longest_s = self.outbound_connect_timeout_s + self.outbound_timeout_s + LEASE_MARGIN_S
+        if self.outbound_lease_s < longest_s:
+            raise ValueError(
+                f"HOOKHUB_OUTBOUND_LEASE_S: must be at least {longest_s:g} "
+                "(connect timeout + total timeout + margin), so a lease outlasts an attempt"
+            )
+        return self
 
     @field_validator("outbound_allowed_cidrs", mode="before")
     @classmethod
@@ -181,7 +194,9 @@ def _describe(exc: ValidationError, config_path: str | None) -> str:
     for error in exc.errors(include_input=False, include_url=False):
         name = ".".join(str(part) for part in error["loc"])
         message = error["msg"].removeprefix("Value error, ")
-        if error["type"] == "extra_forbidden":
+        if not error["loc"]:  # a check across settings names them in its message
+            problems.append(message)
+        elif error["type"] == "extra_forbidden":
             where = f" in {config_path}" if config_path else ""
             problems.append(f"unknown setting {name!r}{where}")
         else:

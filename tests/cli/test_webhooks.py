@@ -81,7 +81,7 @@ def test_deliveries_resend_and_recover_with_progress(db_path: Path) -> None:
         "webhooks", "resend", webhook_id, delivery_id
     )
 
-    recovered = invoke("webhooks", "recover", webhook_id, "--since", "2000-01-01T00:00:00")
+    recovered = invoke("webhooks", "recover", webhook_id, "--since", "2000-01-01T00:00:00Z")
     assert "re-queued 2 failed deliveries" in recovered
     assert "2/2" in recovered  # the progress bar's final state
     assert "deliveries (3)" in invoke("webhooks", "deliveries", webhook_id, "--status", "pending")
@@ -93,8 +93,18 @@ def test_recover_refuses_a_bad_window(db_path: Path) -> None:
     assert bad.exit_code == 1 and "--since: not an ISO 8601 time" in bad.output
     backwards = runner.invoke(
         app,
-        ["webhooks", "recover", webhook_id, "--since", "2030-01-02", "--until", "2030-01-01"],
+        [
+            "webhooks",
+            "recover",
+            webhook_id,
+            "--since",
+            "2030-01-02T00:00:00Z",
+            "--until",
+            "2030-01-01T00:00:00Z",
+        ],
     )
     assert backwards.exit_code == 1 and "since must not be after until" in backwards.output
+    naive = runner.invoke(app, ["webhooks", "recover", webhook_id, "--since", "2030-01-02"])
+    assert naive.exit_code == 1 and "give a zone" in naive.output
     missing = runner.invoke(app, ["webhooks", "show", "01ZZZZZZZZZZZZZZZZZZZZZZZZ"])
     assert missing.exit_code == 1 and "Webhook not found" in missing.output

@@ -25,6 +25,8 @@ class Answer:
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b"ok"
     delay_s: float = 0.0
+    #: Held open until set (from the test's thread).
+    gate: threading.Event | None = None
 
 
 @dataclass
@@ -38,6 +40,8 @@ class Received:
 class Receiver:
     def __init__(self) -> None:
         self.requests: list[Received] = []
+        #: The answer given to each request, in the same order as ``requests``.
+        self.answers: list[Answer] = []
         self.script: deque[Answer] = deque()
         self.default = Answer()
         self.decide: Callable[[Received], Answer] | None = None
@@ -73,8 +77,9 @@ class Receiver:
                 answer = self.decide(received)
             else:
                 answer = self.script.popleft() if self.script else self.default
+            self.answers.append(answer)
         try:
-            gate = self.gate
+            gate = answer.gate or self.gate
             if gate is not None:
                 # A threading.Event, set from the test's thread: waited for off the loop.
                 await asyncio.to_thread(gate.wait)

@@ -34,6 +34,8 @@ DEADLINE_S = 60.0
 CHILD_SETTINGS = {
     "HOOKHUB_OUTBOUND_ALLOW_PRIVATE": "true",
     "HOOKHUB_OUTBOUND_LEASE_S": "2",
+    "HOOKHUB_OUTBOUND_CONNECT_TIMEOUT_S": "0.5",
+    "HOOKHUB_OUTBOUND_TIMEOUT_S": "0.5",
     "HOOKHUB_OUTBOUND_POLL_INTERVAL_S": "0.1",
     "HOOKHUB_OUTBOUND_MAX_IN_FLIGHT": "8",
     "HOOKHUB_LOG_LEVEL": "warning",
@@ -165,12 +167,21 @@ async def test_two_dispatchers_never_send_one_delivery_at_once(
         await wait_until(all_done, "both dispatchers to finish")
         assert receiver.overlaps == []  # no webhook-id was ever in flight twice at once
         async with services.db.session() as session:
+            attempts = dict((await session.execute(select(Delivery.id, Delivery.attempts))).all())
             recorded = (
                 await session.execute(select(func.count()).select_from(DeliveryAttempt))
             ).scalar_one()
-            delivery_ids = set(await session.scalars(select(Delivery.id)))
-        # Every request the receiver saw is one recorded attempt: none was sent by both.
+        sent = Counter(r.headers["webhook-id"] for r in receiver.requests)
+        # Each delivery was sent exactly as often as its own count of attempts says, and
+        # never again once one attempt succeeded: no dispatcher repeated another's send.
+        assert sent == Counter(attempts)
         assert len(receiver.requests) == recorded
-        assert_nothing_lost(receiver, delivery_ids)
+        answered_ok: set[str] = set()
+        for request, answer in zip(receiver.requests, receiver.answers, strict=True):
+            message_id = request.headers["webhook-id"]
+            assert message_id not in answered_ok, f"{message_id} sent again after a 2xx"
+            if 200 <= answer.status < 300:
+                answered_ok.add(message_id)
+        assert_nothing_lost(receiver, set(attempts))
     finally:
         await services.stop()

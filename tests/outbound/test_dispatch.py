@@ -38,6 +38,15 @@ async def dispatch(services: Services) -> int:
     return started
 
 
+async def eventually(condition: Any, timeout_s: float = 10.0) -> None:
+    """Poll ``condition`` until true; fail after ``timeout_s`` (a deadline, not a timing claim)."""
+    for _ in range(int(timeout_s / 0.01)):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    pytest.fail("condition never became true")
+
+
 def seed_receiver_verifies(payload: dict[str, Any], header: str, secret: str) -> bool:
     # Seed 004's receiver: re-serialise the parsed payload with sort_keys, HMAC, compare.
     payload_json = json.dumps(payload, sort_keys=True)
@@ -199,7 +208,11 @@ async def test_gone_disables_the_webhook_and_publishes_webhook_disabled(
     # webhook.disabled reaches other subscribers (here, a webhook on webhook.*).
     await dispatch(services)
     disabled_notice = [r for r in receiver.requests if r.headers["x-webhook-id"] == watcher]
-    assert json.loads(disabled_notice[0].body)["webhook_id"] == webhook_id
+    notice = json.loads(disabled_notice[0].body)
+    assert notice["webhook_id"] == webhook_id
+    # Scheme and host only: the URL's path or query may hold a token.
+    assert notice["host"] == f"http://127.0.0.1:{receiver.port}"
+    assert "url" not in notice
     # A disabled webhook gets nothing more.
     await services.publisher.publish(type="user.created", payload=PAYLOAD, source="test")
     assert await dispatch(services) == 0
@@ -288,33 +301,101 @@ async def test_a_slow_webhook_is_capped_and_does_not_starve_another(
     services = await make_services()
     slow_id, _ = await add_webhook(services, receiver.url, event_type="slow", max_concurrency=2)
     fast_id, _ = await add_webhook(services, receiver.url, event_type="fast")
-    gate = threading.Event()
-    receiver.decide = lambda r: (
-        Answer(delay_s=0) if r.headers["x-webhook-id"] == fast_id else Answer()
-    )
-    receiver.gate = None
+    held = threading.Event()
+
+    def decide(request: Any) -> Answer:
+        return Answer(gate=held) if request.headers["x-webhook-id"] == slow_id else Answer()
+
+    receiver.decide = decide
     for _ in range(6):
         await services.publisher.publish(type="slow", payload={}, source="test")
-    # Hold the slow webhook's requests open.
-    receiver.gate = gate
-    started = await services.dispatcher.run_once()
-    assert started == 2  # capped at max_concurrency; the other four were handed back
-    receiver.gate = None  # the fast webhook's requests go straight through
+    assert await services.dispatcher.run_once() == 2  # capped; four handed back, not leased
+    await eventually(lambda: receiver.in_flight == 2)  # both slow requests are held open
+    assert await services.dispatcher.run_once() == 0  # still capped while they hang
     await services.publisher.publish(type="fast", payload={}, source="test")
-    assert await services.dispatcher.run_once() == 1
-    for _ in range(200):
+    assert await services.dispatcher.run_once() == 1  # another webhook is not starved
+    fast = await services.webhooks.deliveries(fast_id, status=None, limit=5, offset=0)
+    for _ in range(500):
         fast = await services.webhooks.deliveries(fast_id, status=None, limit=5, offset=0)
         if fast.items[0].status == "success":
             break
         await asyncio.sleep(0.01)
-    assert fast.items[0].status == "success"
-    gate.set()
+    assert fast.items[0].status == "success"  # while the slow ones are still held
+    assert receiver.in_flight == 2
+    held.set()
     await services.dispatcher.drain()
     while await dispatch(services):
         pass
     slow = await services.webhooks.deliveries(slow_id, status="success", limit=10, offset=0)
     assert slow.total == 6
-    assert receiver.max_in_flight <= 3  # two slow at most, plus the fast one
+    assert receiver.max_in_flight == 3  # two slow at most, plus the fast one
+
+
+async def test_a_backlog_drains_without_waiting_for_the_poll(
+    make_services: Any, receiver: Receiver
+) -> None:
+    # A poll far longer than the test: only wake-ups (a slot freed, an event) move the queue.
+    services = await make_services(outbound_poll_interval_s=600)
+    webhook_id, _ = await add_webhook(services, receiver.url, max_concurrency=1)
+    for n in range(20):
+        await services.publisher.publish(type="user.created", payload={"n": n}, source="test")
+    await services.dispatcher.start(services.bus)
+    for _ in range(1000):
+        page = await services.webhooks.deliveries(webhook_id, status="success", limit=1, offset=0)
+        if page.total == 20:
+            break
+        await asyncio.sleep(0.01)
+    assert page.total == 20
+    assert receiver.max_in_flight == 1
+
+
+async def test_a_claim_whose_lease_ran_out_cannot_overwrite_the_next(
+    make_services: Any, receiver: Receiver, clock: FakeClock
+) -> None:
+    services = await make_services()
+    webhook_id, _ = await add_webhook(services, receiver.url)
+    receiver.default = Answer(500)
+    await services.publisher.publish(type="user.created", payload=PAYLOAD, source="test")
+    lease = timedelta(seconds=60)
+    [stale] = await services.deliveries.claim_due(
+        now=clock.now, lease_until=clock.now + lease, limit=1
+    )
+    clock.advance(61)  # the first dispatcher stalled past its lease; a second one claims
+    [current] = await services.deliveries.claim_due(
+        now=clock.now, lease_until=clock.now + lease, limit=1
+    )
+    assert current.id == stale.id and current.lease_token != stale.lease_token
+    await services.dispatcher.deliver(stale)  # a failure, recorded too late
+    [after_stale] = (
+        await services.webhooks.deliveries(webhook_id, status=None, limit=1, offset=0)
+    ).items
+    assert (after_stale.status, after_stale.attempts) == ("pending", 0)
+    receiver.default = Answer(200)
+    await services.dispatcher.deliver(current)
+    detail = await services.webhooks.delivery(webhook_id, current.id)
+    assert (detail.status, detail.attempts) == ("success", 1)
+    assert [a.status_code for a in detail.attempt_log] == [500, 200]  # both attempts are logged
+
+
+async def test_resend_and_recover_on_a_disabled_webhook_are_refused(
+    make_services: Any, receiver: Receiver
+) -> None:
+    from hookhub.outbound.models import WebhookUpdate
+
+    services = await make_services()
+    webhook_id, _ = await add_webhook(services, receiver.url)
+    await services.publisher.publish(type="user.created", payload=PAYLOAD, source="test")
+    await dispatch(services)
+    [delivery] = (
+        await services.webhooks.deliveries(webhook_id, status=None, limit=1, offset=0)
+    ).items
+    await services.webhooks.update(
+        webhook_id, WebhookUpdate(is_active=False), actor="test", request_id=None
+    )
+    with pytest.raises(ConflictError, match="disabled"):
+        await services.webhooks.resend(webhook_id, delivery.id)
+    with pytest.raises(ConflictError, match="disabled"):
+        await services.webhooks.recover(webhook_id, since=delivery.created_at, until=None)
 
 
 async def test_resend_and_recover_keep_the_webhook_id(
@@ -465,6 +546,11 @@ def test_pinned_keeps_the_name_for_host_and_sni() -> None:
     v6, v6_headers, _ = pinned("http://h.example:8080/x", ipaddress.ip_address("2001:db8::1"))
     assert v6 == "http://[2001:db8::1]:8080/x"
     assert v6_headers == {"Host": "h.example:8080"}
+    _, idna_headers, idna_extensions = pinned(
+        "https://пример.рф/hook", ipaddress.ip_address("93.184.216.34")
+    )
+    assert idna_headers == {"Host": "xn--e1afmkfd.xn--p1ai"}
+    assert idna_extensions == {"sni_hostname": "xn--e1afmkfd.xn--p1ai"}
     assert pinned("http://10.0.0.1/x", ipaddress.ip_address("10.0.0.1")) == (
         "http://10.0.0.1/x",
         {},

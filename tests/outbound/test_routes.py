@@ -672,7 +672,8 @@ BAD_PATCHES: list[dict[str, Any]] = [
     {"max_concurrency": 0},
     {"retry_schedule_s": [0]},
     {"retry_schedule_s": [-5]},
-    {"secret": "a-new-secret-here"},  # secrets change only by rotation
+    {"secret": None},
+    {"secret": "short"},
 ]
 
 
@@ -702,6 +703,17 @@ def test_patch_refuses_bad_fields_and_changes_nothing(
     assert ok(api.get(path, headers=admin_headers)) == {
         k: v for k, v in created.items() if k != "secret"
     }
+
+
+def test_patch_with_a_secret_rotates_it(api: TestClient, admin_headers: Headers) -> None:
+    created = create(api, admin_headers)
+    path = f"/webhooks/{created['id']}"
+    patched = ok(api.patch(path, headers=admin_headers, json={"secret": "a-new-secret-here"}))
+    assert "secret" not in patched
+    assert patched["secret_prefix"] == "a-ne…"
+    assert patched["previous_secret_expires_at"] is not None  # the old one signs for a while
+    audit = ok(api.get("/audit", headers=admin_headers, params={"action": "secret.rotated"}))
+    assert [entry["target"] for entry in audit["items"]] == [created["id"]]
 
 
 def test_recover_needs_an_aware_since_not_after_until(

@@ -45,6 +45,7 @@ def test_custom_schedule_and_retry_after() -> None:
         ("Sun, 22 Nov 2026 11:00:00 GMT", 0.0),
         ("soon", None),
         ("-5", None),
+        ("²", None),  # a digit to str.isdigit, not to float()
         (None, None),
     ],
 )

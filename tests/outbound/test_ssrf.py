@@ -22,6 +22,10 @@ from hookhub.outbound.ssrf import (
         "http://0.0.0.0/",
         "http://192.168.1.5/",
         "http://localhost:9/hook",  # a name that resolves to loopback
+        "http://100.64.0.1/",  # carrier-grade NAT
+        "http://[2002:7f00:1::1]/",  # 6to4 around 127.0.0.1
+        "http://[2002:a00:1::1]/",  # 6to4 around 10.0.0.1
+        "http://168.63.129.16/",  # a cloud's metadata and DNS address
     ],
 )
 async def test_internal_targets_are_refused(url: str) -> None:

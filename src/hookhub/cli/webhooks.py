@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated
 
 import typer
@@ -32,8 +32,9 @@ def _parse_time(value: str, option: str) -> datetime:
         moment = datetime.fromisoformat(value)
     except ValueError:
         raise fail(f"{option}: not an ISO 8601 time: {value!r}") from None
-    # A time without a zone is read as UTC, the zone of everything hookhub stores.
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    if moment.tzinfo is None:  # refused as the HTTP API refuses it: a guess could be hours off
+        raise fail(f"{option}: give a zone, e.g. {value}Z or {value}+02:00")
+    return moment
 
 
 @webhooks_app.command("list")
@@ -145,7 +146,7 @@ def resend(
 @webhooks_app.command("recover")
 def recover(
     webhook_id: Annotated[str, typer.Argument()],
-    since: Annotated[str, typer.Option(help="ISO 8601; without a zone, UTC.")],
+    since: Annotated[str, typer.Option(help="ISO 8601 with a zone, e.g. 2026-11-20T00:00:00Z.")],
     until: Annotated[str | None, typer.Option(help="ISO 8601; default now.")] = None,
 ) -> None:
     """Re-queue every failed delivery created in a window, with a progress bar."""

@@ -22,10 +22,11 @@ from datetime import timedelta
 import httpx
 import structlog
 
+from hookhub.backoff import backoff_delay_s
 from hookhub.bus import EVENTS_TOPIC, Bus, Subscription
 from hookhub.clock import Clock
 from hookhub.config import Settings
-from hookhub.errors import HookhubError
+from hookhub.events import Event
 from hookhub.metrics import Metrics
 from hookhub.outbound.delivery import (
     AttemptResult,
@@ -121,15 +122,21 @@ class Dispatcher:
 
     async def _run(self) -> None:
         interval_s = self._settings.outbound_poll_interval_s
+        failures = 0
         while True:
+            # Cleared before claiming: a wake-up that arrives during the claim is kept.
+            self._wake.clear()
             try:
                 started = await self.run_once()
-            except HookhubError:
-                log.warning("dispatcher.claim_failed", exc_info=True)
-                started = 0
+                failures = 0
+            except Exception:
+                # Whatever failed (store away, a bug), the loop must outlive it.
+                failures += 1
+                log.warning("dispatcher.claim_failed", failures=failures, exc_info=True)
+                await asyncio.sleep(backoff_delay_s(failures, cap_s=interval_s * 10))
+                continue
             if started and len(self._tasks) < self._settings.outbound_max_in_flight:
                 continue  # there may be more due right now
-            self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=interval_s)
 
@@ -190,10 +197,12 @@ class Dispatcher:
         try:
             await self.deliver(delivery)
         except Exception:
-            # The lease runs out and the delivery is tried again; log and keep dispatching.
+            # Recording failed (the store is away): the lease runs out and the delivery is
+            # tried again. Log and keep dispatching.
             log.exception("dispatcher.delivery_crashed", delivery_id=delivery.id)
         finally:
             self._slots[delivery.webhook.id].finish()
+            self._wake.set()  # a slot is free: more of this webhook's backlog may start
 
     async def deliver(self, delivery: ClaimedDelivery) -> None:
         """Make one attempt for a claimed delivery and record it, whatever happens."""
@@ -210,7 +219,7 @@ class Dispatcher:
             schedule_s=schedule,
             rand=self._rand,
         )
-        await self._deliveries.record_attempt(
+        current = await self._deliveries.record_attempt(
             delivery,
             exchange.result,
             verdict,
@@ -220,6 +229,10 @@ class Dispatcher:
             now=now,
         )
         self._metrics.webhook_attempts.labels(webhook.id, _outcome(exchange.result)).inc()
+        if not current:
+            # Our lease ran out and another claim owns the delivery now: it decides.
+            log.warning("delivery.lease_lost", delivery_id=delivery.id, webhook_id=webhook.id)
+            return
         if exchange.latency_ms is not None:
             self._metrics.webhook_latency.observe(exchange.latency_ms / 1000)
         if verdict.status is not DeliveryStatus.PENDING:
@@ -243,14 +256,31 @@ class Dispatcher:
                 await self._disable(delivery, f"only failures for {window}")
 
     async def _attempt(self, delivery: ClaimedDelivery) -> Exchange:
+        """One attempt; every failure, expected or not, comes back as a recordable result.
+
+        An exception escaping here would skip recording, and the delivery would be retried
+        every lease without ever counting an attempt or reaching ``failed``.
+        """
+        try:
+            return await self._checked_send(delivery)
+        except Exception as exc:
+            log.exception("dispatcher.attempt_failed", delivery_id=delivery.id)
+            error = f"internal error: {type(exc).__name__}"
+            return Exchange(AttemptResult(None, error=error), None, None)
+
+    async def _checked_send(self, delivery: ClaimedDelivery) -> Exchange:
         url = delivery.webhook.url
         try:
             # Checked at every send, not only at creation: the name may have been re-pointed
             # at an internal address since (DNS rebinding). The connection then goes to the
-            # addresses just checked, never to a second lookup of the name.
-            addresses = await self._guard.check(url)
+            # addresses just checked, never to a second lookup of the name. The lookup has
+            # the connect timeout, so a slow resolver cannot hold a lease past its end.
+            async with asyncio.timeout(self._settings.outbound_connect_timeout_s):
+                addresses = await self._guard.check(url)
         except UnsafeURLError as exc:
             return Exchange(AttemptResult(None, error=f"refused: {exc.message}"), None, None)
+        except TimeoutError:
+            return Exchange(AttemptResult(None, error="timeout: resolving the host"), None, None)
         body, headers = build_request(delivery, self._clock())
         return await send(
             self._client,
@@ -264,19 +294,30 @@ class Dispatcher:
 
     async def _disable(self, delivery: ClaimedDelivery, reason: str) -> None:
         webhook = delivery.webhook
-        if not await self._deliveries.disable_webhook(webhook.id, reason=reason, now=self._clock()):
-            return
-        log.warning("webhook.disabled", webhook_id=webhook.id, reason=reason)
-        await self._publisher.publish(
+        now = self._clock()
+        notice = Event.create(
             type=WEBHOOK_DISABLED_EVENT,
+            # Scheme and host only: a webhook URL often carries a token (Discord, Slack).
             payload={
                 "webhook_id": webhook.id,
                 "name": webhook.name,
-                "url": webhook.url,
+                "host": _origin(webhook.url),
                 "reason": reason,
             },
             source=OUTBOUND_SOURCE,
+            now=now,
         )
+        if not await self._deliveries.disable_webhook(
+            webhook.id, reason=reason, now=now, notice=notice
+        ):
+            return
+        log.warning("webhook.disabled", webhook_id=webhook.id, reason=reason)
+        await self._publisher.announce(notice)
+
+
+def _origin(url: str) -> str:
+    parts = httpx.URL(url)
+    return f"{parts.scheme}://{parts.host}" + (f":{parts.port}" if parts.port else "")
 
 
 def _outcome(result: AttemptResult) -> str:

@@ -65,6 +65,8 @@ class WebhookUpdate(BaseModel):
     event_type: EventPattern | None = None
     description: str | None = Field(default=None, max_length=1000)
     is_active: bool | None = None
+    #: A new secret rotates: the old one keeps signing for the overlap.
+    secret: Secret | None = None
     retry_schedule_s: RetrySchedule | None = None
     rate_limit_per_s: float | None = Field(default=None, gt=0, le=10_000)
     max_concurrency: int | None = Field(default=None, ge=1, le=MAX_CONCURRENCY)
@@ -152,8 +154,8 @@ class RecoverResult(BaseModel):
 class WebhookRecord(WebhookOut):
     """A webhook as the services see it, secrets included. Never returned by the API."""
 
-    secret: str
-    previous_secret: str | None
+    secret: str = Field(repr=False)
+    previous_secret: str | None = Field(repr=False)
 
     def public(self) -> WebhookOut:
         return WebhookOut.model_validate(self.model_dump(exclude={"secret", "previous_secret"}))
@@ -163,6 +165,7 @@ class ClaimedDelivery(BaseModel):
     """A due delivery leased to one dispatcher, with what it needs to send."""
 
     id: str
+    lease_token: str
     attempts: int
     event_id: str
     event_type: str

@@ -20,7 +20,7 @@ DEFAULT_RETRY_SCHEDULE_S: tuple[int, ...] = (
 #: Each wait is stretched or shrunk by up to this fraction, so receivers that failed together
 #: are not retried together.
 JITTER_FRACTION = 0.2
-#: A receiver's ``Retry-After`` is honoured up to this; beyond it the schedule's wait is used.
+#: A receiver's ``Retry-After`` is honoured up to this long; a longer one is cut to it.
 MAX_RETRY_AFTER_S = 24 * 3600
 
 
@@ -51,7 +51,7 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
     if value is None:
         return None
     text = value.strip()
-    if text.isdigit():
+    if text.isascii() and text.isdigit():  # "²".isdigit() is true, and float("²") fails
         return float(text)
     try:
         moment = parsedate_to_datetime(text)

@@ -78,7 +78,8 @@ def pinned(url: str, address: IPAddress) -> tuple[str, dict[str, str], dict[str,
     against it; only the connection's target changes.
     """
     parts = httpx.URL(url)
-    host = parts.host
+    # The IDNA (ASCII) form: headers and SNI carry no other.
+    host = parts.raw_host.decode("ascii")
     if not host or _is_ip(host):
         return url, {}, {}
     literal = f"[{address}]" if address.version == 6 else str(address)

@@ -83,13 +83,21 @@ class WebhookService:
             items=[w.public() for w in page.items], total=page.total, limit=limit, offset=offset
         )
 
-    async def update(self, webhook_id: str, body: WebhookUpdate) -> WebhookOut:
+    async def update(
+        self, webhook_id: str, body: WebhookUpdate, *, actor: str, request_id: str | None
+    ) -> WebhookOut:
+        """Change the fields given; a new ``secret`` is a rotation, with its overlap and audit."""
         changes = body.model_dump(exclude_unset=True)
+        secret = changes.pop("secret", None)
         for required in ("name", "url", "event_type", "is_active", "max_concurrency"):
             if required in changes and changes[required] is None:
                 raise InvalidInputError(f"{required} cannot be null")
         if "url" in changes:
             await self._check_url(changes["url"])
+        if "secret" in body.model_fields_set:
+            if secret is None:
+                raise InvalidInputError("secret cannot be null")
+            await self.rotate_secret(webhook_id, secret, actor=actor, request_id=request_id)
         updated = await self._webhooks.update(webhook_id, changes, now=self._clock())
         if updated is None:
             raise NotFoundError("Webhook not found")
@@ -140,7 +148,7 @@ class WebhookService:
 
     async def resend(self, webhook_id: str, delivery_id: str) -> DeliveryOut:
         """Queue a delivery again, now; it keeps its id, so the receiver sees one webhook-id."""
-        await self._require(webhook_id)
+        _require_active(await self._require(webhook_id))
         requeued = await self._deliveries.requeue(webhook_id, delivery_id, now=self._clock())
         if requeued is None:
             raise NotFoundError("Delivery not found")
@@ -169,7 +177,7 @@ class WebhookService:
 
         With ``limit``, at most that many, oldest first: call again until it returns 0.
         """
-        await self._require(webhook_id)
+        _require_active(await self._require(webhook_id))
         now = self._clock()
         end = until or now
         if since > end:
@@ -183,8 +191,7 @@ class WebhookService:
     async def send_test(self, webhook_id: str) -> DeliveryDetail:
         """Send a ``webhook.test`` event to this webhook only, now; the recorded attempt."""
         webhook = await self._require(webhook_id)
-        if not webhook.is_active:
-            raise ConflictError("the webhook is disabled; enable it to send a test")
+        _require_active(webhook)
         now = self._clock()
         event = Event.create(
             type=TEST_EVENT_TYPE,
@@ -205,6 +212,13 @@ class WebhookService:
         stats = await self._deliveries.stats(None)
         total, active = await self._webhooks.counts()
         return OverallStats(**stats.model_dump(), webhooks=total, active_webhooks=active)
+
+
+def _require_active(webhook: WebhookRecord) -> None:
+    # A disabled webhook's deliveries are never claimed: queueing them now would only look
+    # like it worked.
+    if not webhook.is_active:
+        raise ConflictError("the webhook is disabled; enable it first (PATCH is_active: true)")
 
 
 def _check_secret(secret: str) -> None:

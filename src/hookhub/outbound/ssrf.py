@@ -22,7 +22,8 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 ALLOWED_SCHEMES = ("http", "https")
 #: Cloud metadata services that sit on ordinary-looking addresses.
 METADATA_ADDRESSES = frozenset(
-    ipaddress.ip_address(a) for a in ("169.254.169.254", "fd00:ec2::254", "100.100.100.200")
+    ipaddress.ip_address(a)
+    for a in ("169.254.169.254", "fd00:ec2::254", "100.100.100.200", "168.63.129.16")
 )
 
 
@@ -35,17 +36,18 @@ def parse_cidrs(values: Iterable[str]) -> list[IPNetwork]:
 
 
 def is_forbidden(address: IPAddress) -> bool:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return is_forbidden(address.ipv4_mapped)
-    return (
-        address in METADATA_ADDRESSES
-        or address.is_private
-        or address.is_loopback
-        or address.is_link_local
-        or address.is_multicast
-        or address.is_reserved
-        or address.is_unspecified
-    )
+    """Anything but a public unicast address, including IPv4 hidden inside IPv6.
+
+    ``is_global`` refuses what a deny list forgets (carrier-grade NAT 100.64/10, 6to4 relays,
+    benchmarking nets); the IPv4 inside a mapped, 6to4 or Teredo address is checked too.
+    """
+    if isinstance(address, ipaddress.IPv6Address):
+        embedded = [address.ipv4_mapped, address.sixtofour]
+        if address.teredo is not None:
+            embedded.extend(address.teredo)
+        if any(inner is not None and is_forbidden(inner) for inner in embedded):
+            return True
+    return address in METADATA_ADDRESSES or address.is_multicast or not address.is_global
 
 
 def check_addresses(

@@ -42,11 +42,15 @@ class EventPublisher:
             type=type, payload=payload, source=source, channel=channel, now=self._clock()
         )
         await self._events.add(event, request_id=request_id)
-        self._metrics.events_published.labels(source=source).inc()
-        log.info("event.published", event_id=event.id, event_type=event.type, source=source)
+        await self.announce(event)
+        return event
+
+    async def announce(self, event: Event) -> None:
+        """Count, log and hand to the bus an event the store already holds."""
+        self._metrics.events_published.labels(source=event.source).inc()
+        log.info("event.published", event_id=event.id, event_type=event.type, source=event.source)
         try:
             await self._bus.publish(EVENTS_TOPIC, event.to_json())
         except BusError:
             self._metrics.bus_publish_failures.inc()
             log.warning("event.bus_unreachable", event_id=event.id)
-        return event

@@ -171,7 +171,12 @@ class DeliveryRepository:
         limit: int,
         exclude_webhooks: Sequence[str] = (),
     ) -> list[ClaimedDelivery]:
-        """Lease up to ``limit`` due deliveries of active webhooks, oldest due first."""
+        """Lease up to ``limit`` due deliveries of active webhooks, oldest due first.
+
+        Each claim gets its own lease token; only the holder of the current token may record
+        an outcome, so a dispatcher whose lease ran out cannot overwrite the next one's.
+        """
+        token = new_id(now)
         due = (
             select(Delivery.id)
             .join(Webhook, Webhook.id == Delivery.webhook_id)
@@ -187,12 +192,15 @@ class DeliveryRepository:
         )
         if exclude_webhooks:
             due = due.where(Delivery.webhook_id.not_in(list(exclude_webhooks)))
+        # A materialized CTE, not an IN (subquery): PostgreSQL may run a LIMIT ... FOR UPDATE
+        # subquery more than once inside an UPDATE and claim more rows than the limit.
+        chosen = due.cte("due").prefix_with("MATERIALIZED", dialect="postgresql")
         async with self._db.session() as session:
             claimed_ids = list(
                 await session.scalars(
                     update(Delivery)
-                    .where(Delivery.id.in_(due.scalar_subquery()))
-                    .values(lease_until=lease_until)
+                    .where(Delivery.id.in_(select(chosen.c.id)))
+                    .values(lease_until=lease_until, lease_token=token)
                     .returning(Delivery.id)
                     .execution_options(synchronize_session=False)
                 )
@@ -209,6 +217,7 @@ class DeliveryRepository:
             return [
                 ClaimedDelivery(
                     id=delivery.id,
+                    lease_token=token,
                     attempts=delivery.attempts,
                     event_id=event.id,
                     event_type=event.type,
@@ -229,7 +238,7 @@ class DeliveryRepository:
                 .where(
                     Delivery.id.in_(list(delivery_ids)), Delivery.status == DeliveryStatus.PENDING
                 )
-                .values(lease_until=None)
+                .values(lease_until=None, lease_token=None)
             )
 
     async def add_single(
@@ -241,12 +250,14 @@ class DeliveryRepository:
         """
         delivery = _pending(webhook.id, event)
         delivery.lease_until = lease_until
+        delivery.lease_token = new_id(event.occurred_at)
         async with self._db.session() as session:
             session.add(_event_row(event))
             await session.flush()  # the event row first: the delivery refers to it
             session.add(delivery)
         return ClaimedDelivery(
             id=delivery.id,
+            lease_token=delivery.lease_token,
             attempts=0,
             event_id=event.id,
             event_type=event.type,
@@ -265,12 +276,20 @@ class DeliveryRepository:
         latency_ms: float | None,
         response_excerpt: str | None,
         now: datetime,
-    ) -> None:
-        """Store one attempt and the delivery's new state, and the webhook's failure window."""
+    ) -> bool:
+        """Store one attempt and, while the claim still holds the lease, the new state.
+
+        The attempt is always kept (it happened). The delivery's state and the webhook's
+        failure window change only under the claim's own lease token; a claim whose lease ran
+        out and was taken by another records its attempt and nothing else. Returns whether the
+        state was changed.
+        """
         async with self._db.session() as session:
-            delivery = await session.get(Delivery, claimed.id)
+            # Locked for the transaction (PostgreSQL; SQLite has one writer anyway), so the
+            # token check and the update cannot interleave with another dispatcher's.
+            delivery = await session.get(Delivery, claimed.id, with_for_update=True)
             if delivery is None:  # the webhook was deleted while we were sending
-                return
+                return False
             session.add(
                 DeliveryAttempt(
                     id=new_id(attempted_at),
@@ -282,10 +301,13 @@ class DeliveryRepository:
                     error=result.error,
                 )
             )
+            if delivery.lease_token != claimed.lease_token:
+                return False
             delivery.status = transition(DeliveryStatus(delivery.status), verdict.status)
             delivery.attempts += 1
             delivery.next_attempt_at = verdict.next_attempt_at
             delivery.lease_until = None
+            delivery.lease_token = None
             delivery.last_status_code = result.status_code
             delivery.last_error = result.error
             if verdict.status is not DeliveryStatus.PENDING:
@@ -296,16 +318,28 @@ class DeliveryRepository:
                     webhook.failing_since = None
                 elif webhook.failing_since is None:
                     webhook.failing_since = attempted_at
+            return True
 
-    async def disable_webhook(self, webhook_id: str, *, reason: str, now: datetime) -> bool:
-        """Disable an active webhook; False when it was already inactive or is gone."""
+    async def disable_webhook(
+        self, webhook_id: str, *, reason: str, now: datetime, notice: Event
+    ) -> bool:
+        """Disable an active webhook and store ``notice`` with its deliveries, together.
+
+        One transaction, so a crash cannot disable the webhook and lose the notice. False
+        (and nothing stored) when the webhook was already inactive or is gone.
+        """
         async with self._db.session() as session:
             result = await session.execute(
                 update(Webhook)
                 .where(Webhook.id == webhook_id, Webhook.is_active.is_(True))
                 .values(is_active=False, disabled_reason=reason, updated_at=now)
             )
-            return bool(result.rowcount)  # type: ignore[attr-defined]
+            if not result.rowcount:  # type: ignore[attr-defined]
+                return False
+            session.add(_event_row(notice))
+            await session.flush()  # the event row first: deliveries refer to it
+            await enqueue_deliveries(session, notice)
+            return True
 
     async def list_for_webhook(
         self, webhook_id: str, *, status: DeliveryStatus | None, limit: int, offset: int
@@ -357,6 +391,7 @@ class DeliveryRepository:
             row.status = transition(DeliveryStatus(row.status), DeliveryStatus.PENDING)
             row.next_attempt_at = now
             row.lease_until = None
+            row.lease_token = None
             row.completed_at = None
             return _delivery(row)
 
@@ -391,6 +426,7 @@ class DeliveryRepository:
                     status=DeliveryStatus.PENDING,
                     next_attempt_at=now,
                     lease_until=None,
+                    lease_token=None,
                     completed_at=None,
                 )
             )
@@ -441,8 +477,8 @@ class DeliveryRepository:
             success_rate=success / finished if finished else None,
             latency_p50_ms=_percentile(latencies, 50),
             latency_p95_ms=_percentile(latencies, 95),
-            last_success_at=_aware(last_success),
-            last_failure_at=_aware(last_failure),
+            last_success_at=last_success,
+            last_failure_at=last_failure,
         )
 
 
@@ -461,15 +497,6 @@ def _percentile(values: list[float], percent: int) -> float | None:
     if len(values) == 1:
         return values[0]
     return statistics.quantiles(values, n=100, method="inclusive")[percent - 1]
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    # Aggregates bypass the column type, so SQLite hands back a naive (UTC) value.
-    from datetime import UTC
-
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def _secret_prefix(secret: str) -> str:

@@ -72,8 +72,17 @@ async def get_webhook(webhook_id: str, services: ServicesDep) -> WebhookOut:
 
 
 @router.patch("/{webhook_id}", response_model=WebhookOut, summary="Change any field of a webhook")
-async def update_webhook(webhook_id: str, body: WebhookUpdate, services: ServicesDep) -> WebhookOut:
-    return await services.webhooks.update(webhook_id, body)
+async def update_webhook(
+    webhook_id: str,
+    body: WebhookUpdate,
+    services: ServicesDep,
+    principal: PrincipalDep,
+    request_id: RequestIdDep,
+) -> WebhookOut:
+    """A new ``secret`` here is a rotation, as with ``rotate-secret``."""
+    return await services.webhooks.update(
+        webhook_id, body, actor=principal.name, request_id=request_id
+    )
 
 
 @router.delete("/{webhook_id}", response_model=Deleted, summary="Delete a webhook and its log")

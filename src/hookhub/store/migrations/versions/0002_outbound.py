@@ -53,6 +53,7 @@ def upgrade() -> None:
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("next_attempt_at", TIMESTAMP, nullable=True),
         sa.Column("lease_until", TIMESTAMP, nullable=True),
+        sa.Column("lease_token", ID, nullable=True),
         sa.Column("last_status_code", sa.Integer(), nullable=True),
         sa.Column("last_error", sa.String(length=500), nullable=True),
         sa.Column("created_at", TIMESTAMP, nullable=False),
