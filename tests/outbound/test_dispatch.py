@@ -556,3 +556,28 @@ def test_pinned_keeps_the_name_for_host_and_sni() -> None:
         {},
         {},
     )
+
+
+async def test_stopping_hands_back_the_leases_of_cancelled_sends(
+    make_services: Any, receiver: Receiver
+) -> None:
+    services = await make_services()
+    webhook_id, _ = await add_webhook(services, receiver.url)
+    held = threading.Event()
+    receiver.default = Answer(gate=held)
+    await services.publisher.publish(type="user.created", payload=PAYLOAD, source="test")
+    await services.dispatcher.start(services.bus)
+    await eventually(lambda: receiver.in_flight == 1)
+    await services.dispatcher.stop(grace_s=0.05)
+    held.set()
+    async with services.db.session() as session:
+        from sqlalchemy import select
+
+        from hookhub.store.models import Delivery
+
+        lease = await session.scalar(select(Delivery.lease_until))
+    assert lease is None  # claimable again at once, not after the lease runs out
+    [pending] = (
+        await services.webhooks.deliveries(webhook_id, status=None, limit=1, offset=0)
+    ).items
+    assert pending.status == "pending"

@@ -94,7 +94,8 @@ class Dispatcher:
         self._subscription = await bus.subscribe(EVENTS_TOPIC, self._on_event)
         self._loop = asyncio.create_task(self._run(), name="hookhub-dispatcher")
 
-    async def stop(self) -> None:
+    async def stop(self, *, grace_s: float = STOP_GRACE_S) -> None:
+        """Stop claiming; let sends in flight finish for ``grace_s``, then cancel the rest."""
         loop, self._loop = self._loop, None
         if loop is not None:
             loop.cancel()
@@ -104,7 +105,7 @@ class Dispatcher:
             await self._subscription.close()
             self._subscription = None
         if self._tasks:
-            _done, pending = await asyncio.wait(self._tasks, timeout=STOP_GRACE_S)
+            _done, pending = await asyncio.wait(self._tasks, timeout=grace_s)
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
@@ -196,6 +197,11 @@ class Dispatcher:
     async def _deliver_started(self, delivery: ClaimedDelivery) -> None:
         try:
             await self.deliver(delivery)
+        except asyncio.CancelledError:
+            # Stopping: hand the lease back so a restart need not wait for it to run out.
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self._deliveries.release([delivery.id]))
+            raise
         except Exception:
             # Recording failed (the store is away): the lease runs out and the delivery is
             # tried again. Log and keep dispatching.

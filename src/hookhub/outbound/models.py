@@ -15,7 +15,11 @@ MAX_URL_CHARS = 2048
 MAX_SCHEDULE_STEPS = 20
 #: The longest single wait a custom retry schedule may hold (one week).
 MAX_SCHEDULE_STEP_S = 7 * 24 * 3600
+DEFAULT_MAX_CONCURRENCY = 4
 MAX_CONCURRENCY = 64
+#: The highest per-webhook rate a webhook may ask for, in requests a second.
+MAX_RATE_PER_S = 10_000
+MIN_SECRET_CHARS = 8
 
 
 def _http_url(value: str) -> str:
@@ -38,7 +42,7 @@ RetrySchedule = Annotated[
     list[Annotated[int, Field(ge=1, le=MAX_SCHEDULE_STEP_S)]],
     Field(min_length=1, max_length=MAX_SCHEDULE_STEPS),
 ]
-Secret = Annotated[str, Field(min_length=8, max_length=255)]
+Secret = Annotated[str, Field(min_length=MIN_SECRET_CHARS, max_length=255)]
 
 
 class WebhookCreate(BaseModel):
@@ -51,8 +55,8 @@ class WebhookCreate(BaseModel):
     description: str | None = Field(default=None, max_length=1000)
     is_active: bool = True
     retry_schedule_s: RetrySchedule | None = None
-    rate_limit_per_s: float | None = Field(default=None, gt=0, le=10_000)
-    max_concurrency: int = Field(default=4, ge=1, le=MAX_CONCURRENCY)
+    rate_limit_per_s: float | None = Field(default=None, gt=0, le=MAX_RATE_PER_S)
+    max_concurrency: int = Field(default=DEFAULT_MAX_CONCURRENCY, ge=1, le=MAX_CONCURRENCY)
 
 
 class WebhookUpdate(BaseModel):
@@ -68,7 +72,7 @@ class WebhookUpdate(BaseModel):
     #: A new secret rotates: the old one keeps signing for the overlap.
     secret: Secret | None = None
     retry_schedule_s: RetrySchedule | None = None
-    rate_limit_per_s: float | None = Field(default=None, gt=0, le=10_000)
+    rate_limit_per_s: float | None = Field(default=None, gt=0, le=MAX_RATE_PER_S)
     max_concurrency: int | None = Field(default=None, ge=1, le=MAX_CONCURRENCY)
 
 
