@@ -18,6 +18,7 @@ import random
 import time
 from collections.abc import Callable
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 import httpx
 import structlog
@@ -39,8 +40,10 @@ from hookhub.outbound.models import ClaimedDelivery
 from hookhub.outbound.schedule import DEFAULT_RETRY_SCHEDULE_S
 from hookhub.outbound.sender import Exchange, build_request, send
 from hookhub.outbound.ssrf import UnsafeURLError, UrlGuard
-from hookhub.services.events import EventPublisher
 from hookhub.store.outbound import DeliveryRepository
+
+if TYPE_CHECKING:  # a runtime import would be circular: services builds the dispatcher
+    from hookhub.services.events import EventPublisher
 
 log = structlog.get_logger(__name__)
 
