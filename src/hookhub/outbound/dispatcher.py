@@ -37,10 +37,11 @@ from hookhub.outbound.delivery import (
 )
 from hookhub.outbound.limits import WebhookSlots, bucket_for
 from hookhub.outbound.models import ClaimedDelivery
+from hookhub.outbound.recorder import BatchRecorder
 from hookhub.outbound.schedule import DEFAULT_RETRY_SCHEDULE_S
 from hookhub.outbound.sender import Exchange, build_request, send
 from hookhub.outbound.ssrf import UnsafeURLError, UrlGuard
-from hookhub.store.outbound import DeliveryRepository
+from hookhub.store.outbound import AttemptRecord, DeliveryRepository
 
 if TYPE_CHECKING:  # a runtime import would be circular: services builds the dispatcher
     from hookhub.services.events import EventPublisher
@@ -86,6 +87,7 @@ class Dispatcher:
             allow_private=settings.outbound_allow_private, cidrs=settings.outbound_allowed_cidrs
         )
         self._slots: dict[str, WebhookSlots] = {}
+        self._recorder = BatchRecorder(deliveries)
         self._tasks: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
         self._loop: asyncio.Task[None] | None = None
@@ -112,6 +114,7 @@ class Dispatcher:
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
+        await self._recorder.close()
 
     def wake(self) -> None:
         self._wake.set()
@@ -228,14 +231,16 @@ class Dispatcher:
             schedule_s=schedule,
             rand=self._rand,
         )
-        current = await self._deliveries.record_attempt(
-            delivery,
-            exchange.result,
-            verdict,
-            attempted_at=attempted_at,
-            latency_ms=exchange.latency_ms,
-            response_excerpt=exchange.response_excerpt,
-            now=now,
+        current = await self._recorder.record(
+            AttemptRecord(
+                claimed=delivery,
+                result=exchange.result,
+                verdict=verdict,
+                attempted_at=attempted_at,
+                latency_ms=exchange.latency_ms,
+                response_excerpt=exchange.response_excerpt,
+                now=now,
+            )
         )
         self._metrics.webhook_attempts.labels(webhook.id, _outcome(exchange.result)).inc()
         if not current:

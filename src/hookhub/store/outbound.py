@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -266,59 +267,22 @@ class DeliveryRepository:
             webhook=webhook,
         )
 
-    async def record_attempt(
-        self,
-        claimed: ClaimedDelivery,
-        result: AttemptResult,
-        verdict: Verdict,
-        *,
-        attempted_at: datetime,
-        latency_ms: float | None,
-        response_excerpt: str | None,
-        now: datetime,
-    ) -> bool:
-        """Store one attempt and, while the claim still holds the lease, the new state.
+    async def record_attempt(self, record: AttemptRecord) -> bool:
+        """Store one attempt; see :meth:`record_attempts`."""
+        [current] = await self.record_attempts([record])
+        return current
 
-        The attempt is always kept (it happened). The delivery's state and the webhook's
-        failure window change only under the claim's own lease token; a claim whose lease ran
-        out and was taken by another records its attempt and nothing else. Returns whether the
-        state was changed.
+    async def record_attempts(self, records: Sequence[AttemptRecord]) -> list[bool]:
+        """Store attempts and, for each claim still holding its lease, the new state.
+
+        One transaction for the lot: under load the dispatcher hands over many at once.
+        Every attempt is kept (it happened). A delivery's state and its webhook's failure
+        window change only under the claim's own lease token; a claim whose lease ran out and
+        was taken by another records its attempt and nothing else. Returns, per record,
+        whether the state was changed.
         """
         async with self._db.session() as session:
-            # Locked for the transaction (PostgreSQL; SQLite has one writer anyway), so the
-            # token check and the update cannot interleave with another dispatcher's.
-            delivery = await session.get(Delivery, claimed.id, with_for_update=True)
-            if delivery is None:  # the webhook was deleted while we were sending
-                return False
-            session.add(
-                DeliveryAttempt(
-                    id=new_id(attempted_at),
-                    delivery_id=claimed.id,
-                    attempted_at=attempted_at,
-                    status_code=result.status_code,
-                    latency_ms=latency_ms,
-                    response_excerpt=response_excerpt,
-                    error=result.error,
-                )
-            )
-            if delivery.lease_token != claimed.lease_token:
-                return False
-            delivery.status = transition(DeliveryStatus(delivery.status), verdict.status)
-            delivery.attempts += 1
-            delivery.next_attempt_at = verdict.next_attempt_at
-            delivery.lease_until = None
-            delivery.lease_token = None
-            delivery.last_status_code = result.status_code
-            delivery.last_error = result.error
-            if verdict.status is not DeliveryStatus.PENDING:
-                delivery.completed_at = now
-            webhook = await session.get(Webhook, claimed.webhook.id)
-            if webhook is not None:
-                if verdict.status is DeliveryStatus.SUCCESS:
-                    webhook.failing_since = None
-                elif webhook.failing_since is None:
-                    webhook.failing_since = attempted_at
-            return True
+            return [await _record(session, record) for record in records]
 
     async def disable_webhook(
         self, webhook_id: str, *, reason: str, now: datetime, notice: Event
@@ -480,6 +444,60 @@ class DeliveryRepository:
             last_success_at=last_success,
             last_failure_at=last_failure,
         )
+
+
+@dataclass(frozen=True)
+class AttemptRecord:
+    """One finished attempt, as the dispatcher hands it to the store."""
+
+    claimed: ClaimedDelivery
+    result: AttemptResult
+    verdict: Verdict
+    attempted_at: datetime
+    latency_ms: float | None
+    response_excerpt: str | None
+    now: datetime
+
+
+async def _record(session: AsyncSession, record: AttemptRecord) -> bool:
+    claimed, result, verdict = record.claimed, record.result, record.verdict
+    # Locked for the transaction (PostgreSQL; SQLite has one writer anyway), so the token
+    # check and the update cannot interleave with another dispatcher's.
+    delivery = await session.get(Delivery, claimed.id, with_for_update=True)
+    if delivery is None:  # the webhook was deleted while we were sending
+        return False
+    session.add(
+        DeliveryAttempt(
+            id=new_id(record.attempted_at),
+            delivery_id=claimed.id,
+            attempted_at=record.attempted_at,
+            status_code=result.status_code,
+            latency_ms=record.latency_ms,
+            response_excerpt=record.response_excerpt,
+            error=result.error,
+        )
+    )
+    if delivery.lease_token != claimed.lease_token:
+        return False
+    delivery.status = transition(DeliveryStatus(delivery.status), verdict.status)
+    delivery.attempts += 1
+    delivery.next_attempt_at = verdict.next_attempt_at
+    delivery.lease_until = None
+    delivery.lease_token = None
+    delivery.last_status_code = result.status_code
+    delivery.last_error = result.error
+    if verdict.status is not DeliveryStatus.PENDING:
+        delivery.completed_at = record.now
+    succeeded = verdict.status is DeliveryStatus.SUCCESS
+    # The webhook row is touched only when its failure window opens or closes.
+    if succeeded == (claimed.webhook.failing_since is not None):
+        webhook = await session.get(Webhook, claimed.webhook.id, with_for_update=True)
+        if webhook is not None:
+            if succeeded:
+                webhook.failing_since = None
+            elif webhook.failing_since is None:
+                webhook.failing_since = record.attempted_at
+    return True
 
 
 def _failed_between(webhook_id: str, since: datetime, until: datetime) -> list[ColumnElement[bool]]:

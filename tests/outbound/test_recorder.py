@@ -1,0 +1,96 @@
+"""The batch recorder on a real store: many attempts per commit, one bad record sinks none."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import update
+
+from hookhub.outbound.delivery import AttemptResult, DeliveryStatus, IllegalTransitionError, Verdict
+from hookhub.outbound.models import ClaimedDelivery, WebhookCreate
+from hookhub.outbound.recorder import BatchRecorder
+from hookhub.services import Services
+from hookhub.store.models import Delivery
+from hookhub.store.outbound import AttemptRecord
+from tests.outbound.conftest import FakeClock
+
+SUCCESS = Verdict(DeliveryStatus.SUCCESS, None)
+
+
+async def claimed_deliveries(
+    services: Services, clock: FakeClock, count: int
+) -> list[ClaimedDelivery]:
+    await services.webhooks.create(
+        WebhookCreate(name="r", url="http://127.0.0.1:9/hook", event_type="*")
+    )
+    for n in range(count):
+        await services.publisher.publish(type="t", payload={"n": n}, source="test")
+    return await services.deliveries.claim_due(
+        now=clock.now, lease_until=clock.now + timedelta(seconds=60), limit=count
+    )
+
+
+def ok(claimed: ClaimedDelivery, clock: FakeClock) -> AttemptRecord:
+    return AttemptRecord(claimed, AttemptResult(200), SUCCESS, clock.now, 1.0, "ok", clock.now)
+
+
+async def test_concurrent_records_share_commits(make_services: Any, clock: FakeClock) -> None:
+    services = await make_services()
+    claimed = await claimed_deliveries(services, clock, 40)
+    commits = 0
+    record_attempts = services.deliveries.record_attempts
+
+    async def counting(records: Any) -> list[bool]:
+        nonlocal commits
+        commits += 1
+        return await record_attempts(records)
+
+    services.deliveries.record_attempts = counting  # type: ignore[method-assign]
+    recorder = BatchRecorder(services.deliveries)
+    try:
+        results = await asyncio.gather(*(recorder.record(ok(c, clock)) for c in claimed))
+    finally:
+        await recorder.close()
+    assert results == [True] * 40
+    assert commits < 40  # they queued up while earlier ones were written
+    stats = await services.webhooks.overall_stats()
+    assert stats.success == 40
+
+
+async def test_one_bad_record_does_not_sink_its_batch(make_services: Any, clock: FakeClock) -> None:
+    services = await make_services()
+    first, second, third = await claimed_deliveries(services, clock, 3)
+    await services.deliveries.record_attempt(ok(second, clock))
+    recorder = BatchRecorder(services.deliveries)
+    try:
+        # Give the finished delivery its old lease token back: recording it again then asks
+        # the store for success -> success, an illegal transition.
+        async with services.db.session() as session:
+            await session.execute(
+                update(Delivery)
+                .where(Delivery.id == second.id)
+                .values(lease_token=second.lease_token)
+            )
+        results = await asyncio.gather(
+            recorder.record(ok(first, clock)),
+            recorder.record(ok(second, clock)),
+            recorder.record(ok(third, clock)),
+            return_exceptions=True,
+        )
+    finally:
+        await recorder.close()
+    assert results[0] is True and results[2] is True
+    assert isinstance(results[1], IllegalTransitionError)
+    stats = await services.webhooks.overall_stats()
+    assert stats.success == 3
+
+
+async def test_a_closed_recorder_can_be_used_again(make_services: Any, clock: FakeClock) -> None:
+    services = await make_services()
+    [claimed] = await claimed_deliveries(services, clock, 1)
+    recorder = BatchRecorder(services.deliveries)
+    await recorder.close()
+    assert await recorder.record(ok(claimed, clock)) is True
+    await recorder.close()
