@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 
-from bench import publish
+from bench import outbound, publish
 
 
 def main() -> None:
     asyncio.run(publish.main())
+    asyncio.run(outbound.main())
 
 
 if __name__ == "__main__":
