@@ -27,7 +27,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import secrets
 import statistics
 import sys
 import tempfile
@@ -37,12 +36,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 import orjson
 from rich.console import Console
 from rich.table import Table
 
+from bench.databases import POSTGRES_URL, create_database, drop_database
 from hookhub.config import Settings
 from hookhub.logging import configure_logging
 from hookhub.outbound.dispatcher import make_client
@@ -53,9 +52,6 @@ from hookhub.store.engine import Database
 from hookhub.store.migrate import upgrade
 
 SCALE = float(os.environ.get("HOOKHUB_BENCH_SCALE", "1"))
-POSTGRES_URL = os.environ.get(
-    "HOOKHUB_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
-)
 #: Scenario sizes at scale 1, as the issue asks.
 ONE_ENDPOINT_EVENTS = 10_000
 FANOUT_EVENTS = 1_000
@@ -413,28 +409,6 @@ async def _hookhub(
     return _result(scenario, shape, started, await receiver.take_records())
 
 
-async def _postgres_database() -> str | None:
-    name = f"hookhub_bench_{secrets.token_hex(4)}"
-    try:
-        connection = await asyncpg.connect(POSTGRES_URL, timeout=3)
-    except (OSError, asyncpg.PostgresError):
-        return None
-    try:
-        await connection.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await connection.close()
-    return POSTGRES_URL.rsplit("/", 1)[0] + "/" + name
-
-
-async def _drop_postgres_database(url: str) -> None:
-    connection = await asyncpg.connect(POSTGRES_URL, timeout=3)
-    try:
-        name = url.rsplit("/", 1)[1]
-        await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await connection.close()
-
-
 async def _run_scenario(
     scenario: Scenario, receiver: ReceiverProcess, console: Console
 ) -> list[Result]:
@@ -442,14 +416,14 @@ async def _run_scenario(
     with tempfile.TemporaryDirectory() as folder:
         sqlite_url = f"sqlite:///{Path(folder) / 'bench.db'}"
         results.append(await _hookhub(scenario, "sqlite", sqlite_url, receiver))
-    postgres_url = await _postgres_database()
+    postgres_url = await create_database()
     if postgres_url is None:
         console.print(f"[yellow]PostgreSQL at {POSTGRES_URL} not reachable: skipped[/yellow]")
         return results
     try:
         results.append(await _hookhub(scenario, "postgresql", postgres_url, receiver))
     finally:
-        await _drop_postgres_database(postgres_url)
+        await drop_database(postgres_url)
     return results
 
 

@@ -17,11 +17,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import asyncpg
 import redis.asyncio as aioredis
 from rich.console import Console
 from rich.table import Table
 
+from bench.databases import POSTGRES_URL, create_database, drop_database
 from hookhub.bus import EVENTS_TOPIC, Bus, MemoryBus, RedisBus
 from hookhub.clock import utc_now
 from hookhub.logging import configure_logging
@@ -33,9 +33,6 @@ from hookhub.store.repositories import EventRepository
 
 EVENTS_PER_SHAPE = int(os.environ.get("HOOKHUB_BENCH_EVENTS", "2000"))
 CONCURRENCY = 16
-POSTGRES_URL = os.environ.get(
-    "HOOKHUB_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
-)
 REDIS_URL = os.environ.get("HOOKHUB_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 PAYLOAD = {"ticket_id": 123, "title": "Printer on fire", "tags": ["hardware", "urgent"]}
 
@@ -89,28 +86,6 @@ async def _measure(shape: str, db: Database, bus: Bus) -> Result:
     return Result(shape, EVENTS_PER_SHAPE / elapsed, cuts[49] * 1000, cuts[98] * 1000, received)
 
 
-async def _postgres_database() -> str | None:
-    name = f"hookhub_bench_{secrets.token_hex(4)}"
-    try:
-        connection = await asyncpg.connect(POSTGRES_URL, timeout=3)
-    except (OSError, asyncpg.PostgresError):
-        return None
-    try:
-        await connection.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await connection.close()
-    return POSTGRES_URL.rsplit("/", 1)[0] + "/" + name
-
-
-async def _drop_postgres_database(url: str) -> None:
-    connection = await asyncpg.connect(POSTGRES_URL, timeout=3)
-    try:
-        name = url.rsplit("/", 1)[1]
-        await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await connection.close()
-
-
 async def _redis_available() -> bool:
     client = aioredis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
     try:
@@ -129,7 +104,7 @@ async def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         sqlite_url = f"sqlite:///{Path(folder) / 'bench.db'}"
         results.append(await _measure("sqlite + memory bus", Database(sqlite_url), MemoryBus()))
-    postgres_url = await _postgres_database()
+    postgres_url = await create_database()
     redis_ok = await _redis_available()
     if postgres_url is not None:
         try:
@@ -142,7 +117,7 @@ async def main() -> None:
                     await _measure("postgresql + redis bus", Database(postgres_url), bus)
                 )
         finally:
-            await _drop_postgres_database(postgres_url)
+            await drop_database(postgres_url)
     else:
         console.print(f"[yellow]PostgreSQL at {POSTGRES_URL} not reachable: skipped[/yellow]")
     if not redis_ok:
