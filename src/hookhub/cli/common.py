@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 
 from hookhub.config import Settings, load_settings
@@ -62,3 +63,8 @@ def fail(message: str) -> typer.Exit:
     """Print one red line; raise the returned exit from the command."""
     err.print(f"[red]error:[/red] {message}", highlight=False)
     return typer.Exit(EXIT_ERROR)
+
+
+def invalid(exc: ValidationError) -> typer.Exit:
+    """One red line listing each invalid field as ``path: problem``."""
+    return fail("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()))

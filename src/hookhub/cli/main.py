@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import typer
 import uvicorn
+from pydantic import ValidationError
 from rich.table import Table
 
 from hookhub import __version__
@@ -16,6 +17,7 @@ from hookhub.cli.common import (
     CLI_ACTOR,
     CLI_SOURCE,
     fail,
+    invalid,
     load,
     out,
     quiet_logging,
@@ -197,7 +199,6 @@ def events_publish(
         raise fail(f"--payload is not JSON: {exc}") from None
     if not isinstance(body, dict):
         raise fail("--payload must be a JSON object")
-    from pydantic import ValidationError
 
     try:
         event = run(
@@ -207,8 +208,7 @@ def events_publish(
             ),
         )
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise fail(problems) from None
+        raise invalid(exc) from None
     out.print_json(event.model_dump_json())
 
 

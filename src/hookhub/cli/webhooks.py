@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
-from hookhub.cli.common import fail, load, out, run
+from hookhub.cli.common import fail, invalid, load, out, run
 from hookhub.clock import isoformat_z
 from hookhub.outbound.delivery import DeliveryStatus
 from hookhub.outbound.models import WebhookCreate, WebhookOut, WebhookStats
@@ -73,8 +73,7 @@ def create(
             name=name, url=url, event_type=event_type, secret=secret, description=description
         )
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise fail(problems) from None
+        raise invalid(exc) from None
     created = run(load(), lambda s: s.webhooks.create(body))
     out.print(f"webhook {created.id} ({created.name}) → {created.url}")
     out.print(f"secret: {created.secret}", soft_wrap=True)
