@@ -168,3 +168,8 @@ class DeliveryAttempt(Base):
     latency_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
     response_excerpt: Mapped[str | None] = mapped_column(String(1024), nullable=True)
     error: Mapped[str | None] = mapped_column(String(500), nullable=True)
+
+
+# Each part keeps its tables in its own module on this Base. Importing them here means anything
+# that sees Base.metadata (migrations, their test) sees every table.
+from hookhub.store import automation_tables, inbound_tables  # noqa: E402, F401

@@ -1,0 +1,6 @@
+"""Tables of incoming webhooks: endpoints, their request history, dedupe keys, signal codes.
+
+Loaded by :mod:`hookhub.store.models`, so ``Base.metadata`` always holds them.
+"""
+
+from __future__ import annotations
