@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from hookhub import __version__
+from hookhub.automations import wiring as automations
 from hookhub.clock import Clock, utc_now
 from hookhub.config import Settings
 from hookhub.errors import ConfigError
@@ -53,6 +54,8 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> FastAPI:
     app.include_router(events.router)
     app.include_router(admin.router)
     app.include_router(webhooks.router)
+    for router in automations.ROUTERS:
+        app.include_router(router)
     # Added last runs first: the request context wraps everything, including the 413.
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware, metrics=services.metrics)

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import httpx
 import structlog
 
+from hookhub.automations.wiring import AutomationServices
 from hookhub.bus import Bus, make_bus
 from hookhub.clock import Clock, utc_now
 from hookhub.config import Settings
@@ -41,6 +42,7 @@ class Services:
     dispatcher: Dispatcher
     webhooks: WebhookService
     http_client: httpx.AsyncClient
+    automations: AutomationServices
     started: bool = field(default=False)
 
     @classmethod
@@ -58,6 +60,15 @@ class Services:
         webhooks = WebhookService(
             WebhookRepository(db), deliveries, audit, dispatcher, settings, clock
         )
+        automations = AutomationServices.build(
+            settings=settings,
+            db=db,
+            publisher=publisher,
+            audit=audit,
+            http_client=http_client,
+            metrics=metrics,
+            clock=clock,
+        )
         return cls(
             settings=settings,
             db=db,
@@ -72,6 +83,7 @@ class Services:
             dispatcher=dispatcher,
             webhooks=webhooks,
             http_client=http_client,
+            automations=automations,
         )
 
     async def start(self, *, dispatch: bool | None = None) -> None:
@@ -83,10 +95,12 @@ class Services:
         await self.bus.start()
         if self.settings.dispatcher_enabled if dispatch is None else dispatch:
             await self.dispatcher.start(self.bus)
+        await self.automations.start(self.bus)
         self.started = True
         log.info("services.started", database=self.db.dialect, bus=type(self.bus).__name__)
 
     async def stop(self) -> None:
+        await self.automations.stop()
         await self.dispatcher.stop()
         await self.http_client.aclose()
         await self.bus.close()
