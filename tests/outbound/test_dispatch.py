@@ -357,11 +357,9 @@ async def test_a_claim_whose_lease_ran_out_cannot_overwrite_the_next(
     receiver.default = Answer(500)
     await services.publisher.publish(type="user.created", payload=PAYLOAD, source="test")
     lease = timedelta(seconds=60)
-    [stale] = await services.deliveries.claim_due(
-        now=clock.now, lease_until=clock.now + lease, limit=1
-    )
+    [stale] = await services.queue.claim_due(now=clock.now, lease_until=clock.now + lease, limit=1)
     clock.advance(61)  # the first dispatcher stalled past its lease; a second one claims
-    [current] = await services.deliveries.claim_due(
+    [current] = await services.queue.claim_due(
         now=clock.now, lease_until=clock.now + lease, limit=1
     )
     assert current.id == stale.id and current.lease_token != stale.lease_token
@@ -472,7 +470,7 @@ async def test_deleting_a_webhook_mid_send_records_nothing_and_raises_nothing(
     services = await make_services()
     webhook_id, _ = await add_webhook(services, receiver.url)
     await services.publisher.publish(type="user.created", payload=PAYLOAD, source="test")
-    [claimed] = await services.deliveries.claim_due(
+    [claimed] = await services.queue.claim_due(
         now=clock.now, lease_until=clock.now + timedelta(seconds=60), limit=5
     )
     with pytest.raises(ConflictError, match="being sent"):

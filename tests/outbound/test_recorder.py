@@ -13,7 +13,7 @@ from hookhub.outbound.models import ClaimedDelivery, WebhookCreate
 from hookhub.outbound.recorder import BatchRecorder
 from hookhub.services import Services
 from hookhub.store.models import Delivery
-from hookhub.store.outbound import AttemptRecord
+from hookhub.store.queue import AttemptRecord
 from tests.outbound.conftest import FakeClock
 
 SUCCESS = Verdict(DeliveryStatus.SUCCESS, None)
@@ -27,7 +27,7 @@ async def claimed_deliveries(
     )
     for n in range(count):
         await services.publisher.publish(type="t", payload={"n": n}, source="test")
-    return await services.deliveries.claim_due(
+    return await services.queue.claim_due(
         now=clock.now, lease_until=clock.now + timedelta(seconds=60), limit=count
     )
 
@@ -40,15 +40,15 @@ async def test_concurrent_records_share_commits(make_services: Any, clock: FakeC
     services = await make_services()
     claimed = await claimed_deliveries(services, clock, 40)
     commits = 0
-    record_attempts = services.deliveries.record_attempts
+    record_attempts = services.queue.record_attempts
 
     async def counting(records: Any) -> list[bool]:
         nonlocal commits
         commits += 1
         return await record_attempts(records)
 
-    services.deliveries.record_attempts = counting  # type: ignore[method-assign]
-    recorder = BatchRecorder(services.deliveries)
+    services.queue.record_attempts = counting  # type: ignore[method-assign]
+    recorder = BatchRecorder(services.queue)
     try:
         results = await asyncio.gather(*(recorder.record(ok(c, clock)) for c in claimed))
     finally:
@@ -62,8 +62,8 @@ async def test_concurrent_records_share_commits(make_services: Any, clock: FakeC
 async def test_one_bad_record_does_not_sink_its_batch(make_services: Any, clock: FakeClock) -> None:
     services = await make_services()
     first, second, third = await claimed_deliveries(services, clock, 3)
-    await services.deliveries.record_attempt(ok(second, clock))
-    recorder = BatchRecorder(services.deliveries)
+    await services.queue.record_attempt(ok(second, clock))
+    recorder = BatchRecorder(services.queue)
     try:
         # Give the finished delivery its old lease token back: recording it again then asks
         # the store for success -> success, an illegal transition.
@@ -90,7 +90,7 @@ async def test_one_bad_record_does_not_sink_its_batch(make_services: Any, clock:
 async def test_a_closed_recorder_can_be_used_again(make_services: Any, clock: FakeClock) -> None:
     services = await make_services()
     [claimed] = await claimed_deliveries(services, clock, 1)
-    recorder = BatchRecorder(services.deliveries)
+    recorder = BatchRecorder(services.queue)
     await recorder.close()
     assert await recorder.record(ok(claimed, clock)) is True
     await recorder.close()

@@ -41,7 +41,7 @@ from hookhub.outbound.recorder import BatchRecorder
 from hookhub.outbound.schedule import DEFAULT_RETRY_SCHEDULE_S
 from hookhub.outbound.sender import Exchange, build_request, send
 from hookhub.outbound.ssrf import UnsafeURLError, UrlGuard
-from hookhub.store.outbound import AttemptRecord, DeliveryRepository
+from hookhub.store.queue import AttemptRecord, DeliveryQueue
 
 if TYPE_CHECKING:  # a runtime import would be circular: services builds the dispatcher
     from hookhub.services.events import EventPublisher
@@ -67,7 +67,7 @@ def make_client(settings: Settings) -> httpx.AsyncClient:
 class Dispatcher:
     def __init__(
         self,
-        deliveries: DeliveryRepository,
+        deliveries: DeliveryQueue,
         publisher: EventPublisher,
         client: httpx.AsyncClient,
         settings: Settings,

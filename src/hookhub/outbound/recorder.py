@@ -13,7 +13,7 @@ import contextlib
 
 import structlog
 
-from hookhub.store.outbound import AttemptRecord, DeliveryRepository
+from hookhub.store.queue import AttemptRecord, DeliveryQueue
 
 log = structlog.get_logger(__name__)
 
@@ -22,7 +22,7 @@ MAX_BATCH = 256
 
 
 class BatchRecorder:
-    def __init__(self, deliveries: DeliveryRepository, *, max_batch: int = MAX_BATCH) -> None:
+    def __init__(self, deliveries: DeliveryQueue, *, max_batch: int = MAX_BATCH) -> None:
         self._deliveries = deliveries
         self._max_batch = max_batch
         self._queue: asyncio.Queue[tuple[AttemptRecord, asyncio.Future[bool]]] = asyncio.Queue()

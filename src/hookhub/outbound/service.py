@@ -26,6 +26,7 @@ from hookhub.outbound.ssrf import UrlGuard
 from hookhub.paging import Page
 from hookhub.signing import SignatureError, generate_secret, standard_key
 from hookhub.store.outbound import DeliveryRepository, WebhookRepository
+from hookhub.store.queue import DeliveryQueue
 from hookhub.store.repositories import AuditRepository
 
 TEST_EVENT_TYPE = "webhook.test"
@@ -37,6 +38,7 @@ class WebhookService:
         self,
         webhooks: WebhookRepository,
         deliveries: DeliveryRepository,
+        queue: DeliveryQueue,
         audit: AuditRepository,
         dispatcher: Dispatcher,
         settings: Settings,
@@ -44,6 +46,7 @@ class WebhookService:
     ) -> None:
         self._webhooks = webhooks
         self._deliveries = deliveries
+        self._queue = queue
         self._audit = audit
         self._dispatcher = dispatcher
         self._settings = settings
@@ -200,7 +203,7 @@ class WebhookService:
             now=now,
         )
         lease = timedelta(seconds=self._settings.outbound_lease_s)
-        claimed = await self._deliveries.add_single(webhook, event, lease_until=now + lease)
+        claimed = await self._queue.add_single(webhook, event, lease_until=now + lease)
         await self._dispatcher.deliver(claimed)
         return await self.delivery(webhook.id, claimed.id)
 

@@ -22,6 +22,7 @@ from hookhub.services.tokens import TokenService
 from hookhub.store.engine import Database
 from hookhub.store.migrate import require_current
 from hookhub.store.outbound import DeliveryRepository, WebhookRepository
+from hookhub.store.queue import DeliveryQueue
 from hookhub.store.repositories import AuditRepository, EventRepository, TokenRepository
 
 log = structlog.get_logger(__name__)
@@ -39,6 +40,7 @@ class Services:
     publisher: EventPublisher
     tokens: TokenService
     deliveries: DeliveryRepository
+    queue: DeliveryQueue
     dispatcher: Dispatcher
     webhooks: WebhookService
     http_client: httpx.AsyncClient
@@ -55,10 +57,11 @@ class Services:
         admin_token = settings.admin_token.get_secret_value() if settings.admin_token else None
         publisher = EventPublisher(events, bus, metrics, clock)
         deliveries = DeliveryRepository(db)
+        queue = DeliveryQueue(db)
         http_client = make_client(settings)
-        dispatcher = Dispatcher(deliveries, publisher, http_client, settings, metrics, clock)
+        dispatcher = Dispatcher(queue, publisher, http_client, settings, metrics, clock)
         webhooks = WebhookService(
-            WebhookRepository(db), deliveries, audit, dispatcher, settings, clock
+            WebhookRepository(db), deliveries, queue, audit, dispatcher, settings, clock
         )
         automations = AutomationServices.build(
             settings=settings,
@@ -80,6 +83,7 @@ class Services:
             publisher=publisher,
             tokens=TokenService(TokenRepository(db), audit, clock, admin_token),
             deliveries=deliveries,
+            queue=queue,
             dispatcher=dispatcher,
             webhooks=webhooks,
             http_client=http_client,

@@ -1,29 +1,21 @@
-"""Repositories for outgoing webhooks: subscriptions, deliveries and their attempts.
+"""Repositories for outgoing webhooks: subscriptions, and the delivery log with its stats.
 
-Deliveries are claimed with one ``UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED)
-RETURNING``: on PostgreSQL several dispatchers claim disjoint sets; on SQLite the single writer
-makes the same statement atomic. A claim is a lease: a dispatcher that dies mid-send loses its
-lease when it runs out, and the delivery is claimed again (at-least-once).
+The queue itself (enqueueing, claiming, recording attempts) is :mod:`hookhub.store.queue`.
 """
 
 from __future__ import annotations
 
 import statistics
-from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, delete, func, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from hookhub.errors import ConflictError
-from hookhub.events import Event, new_id
-from hookhub.outbound.delivery import AttemptResult, DeliveryStatus, Verdict, transition
-from hookhub.outbound.matching import candidate_patterns
+from hookhub.events import new_id
+from hookhub.outbound.delivery import DeliveryStatus, transition
 from hookhub.outbound.models import (
     AttemptOut,
-    ClaimedDelivery,
     DeliveryDetail,
     DeliveryOut,
     WebhookRecord,
@@ -41,48 +33,6 @@ SECRET_SHOWN_CHARS = 4
 STATS_LATENCY_SAMPLE = 1000
 
 
-async def enqueue_deliveries(session: AsyncSession, event: Event) -> int:
-    """Add a pending delivery for every active webhook whose pattern matches the event.
-
-    Runs inside the caller's transaction, so the event and its deliveries are stored together.
-    """
-    webhook_ids = await session.scalars(
-        select(Webhook.id).where(
-            Webhook.is_active.is_(True), Webhook.event_type.in_(candidate_patterns(event.type))
-        )
-    )
-    count = 0
-    for webhook_id in webhook_ids:
-        session.add(_pending(webhook_id, event))
-        count += 1
-    return count
-
-
-def _pending(webhook_id: str, event: Event, delivery_id: str | None = None) -> Delivery:
-    return Delivery(
-        id=delivery_id or new_id(event.occurred_at),
-        webhook_id=webhook_id,
-        event_id=event.id,
-        event_type=event.type,
-        status=DeliveryStatus.PENDING,
-        attempts=0,
-        next_attempt_at=event.occurred_at,
-        created_at=event.occurred_at,
-    )
-
-
-def _event_row(event: Event, request_id: str | None = None) -> EventRecord:
-    return EventRecord(
-        id=event.id,
-        type=event.type,
-        source=event.source,
-        channel=event.channel,
-        payload=event.payload,
-        occurred_at=event.occurred_at,
-        request_id=request_id,
-    )
-
-
 class WebhookRepository:
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -91,12 +41,12 @@ class WebhookRepository:
         row = Webhook(id=new_id(now), secret=secret, created_at=now, updated_at=now, **fields)
         async with self._db.session() as session:
             session.add(row)
-        return _webhook(row)
+        return webhook_record(row)
 
     async def get(self, webhook_id: str) -> WebhookRecord | None:
         async with self._db.session() as session:
             row = await session.get(Webhook, webhook_id)
-            return _webhook(row) if row is not None else None
+            return webhook_record(row) if row is not None else None
 
     async def list(
         self, *, event_type: str | None, is_active: bool | None, limit: int, offset: int
@@ -110,7 +60,7 @@ class WebhookRepository:
         query = select(Webhook).where(*where).order_by(Webhook.id).limit(limit).offset(offset)
         async with self._db.session() as session:
             total = (await session.execute(count)).scalar_one()
-            items = [_webhook(row) for row in await session.scalars(query)]
+            items = [webhook_record(row) for row in await session.scalars(query)]
         return Page(items=items, total=total, limit=limit, offset=offset)
 
     async def update(
@@ -127,7 +77,7 @@ class WebhookRepository:
                 row.disabled_reason = None
                 row.failing_since = None
             row.updated_at = now
-            return _webhook(row)
+            return webhook_record(row)
 
     async def delete(self, webhook_id: str) -> bool:
         async with self._db.session() as session:
@@ -146,7 +96,7 @@ class WebhookRepository:
             row.previous_secret_expires_at = previous_valid_until
             row.secret = secret
             row.updated_at = now
-            return _webhook(row)
+            return webhook_record(row)
 
     async def counts(self) -> tuple[int, int]:
         """``(all webhooks, active webhooks)``."""
@@ -163,147 +113,6 @@ class WebhookRepository:
 class DeliveryRepository:
     def __init__(self, db: Database) -> None:
         self._db = db
-
-    async def claim_due(
-        self,
-        *,
-        now: datetime,
-        lease_until: datetime,
-        limit: int,
-        exclude_webhooks: Sequence[str] = (),
-    ) -> list[ClaimedDelivery]:
-        """Lease up to ``limit`` due deliveries of active webhooks, oldest due first.
-
-        Each claim gets its own lease token; only the holder of the current token may record
-        an outcome, so a dispatcher whose lease ran out cannot overwrite the next one's.
-        """
-        token = new_id(now)
-        due = (
-            select(Delivery.id)
-            .join(Webhook, Webhook.id == Delivery.webhook_id)
-            .where(
-                Delivery.status == DeliveryStatus.PENDING,
-                Delivery.next_attempt_at <= now,
-                or_(Delivery.lease_until.is_(None), Delivery.lease_until <= now),
-                Webhook.is_active.is_(True),
-            )
-            .order_by(Delivery.next_attempt_at)
-            .limit(limit)
-            .with_for_update(skip_locked=True, of=Delivery)
-        )
-        if exclude_webhooks:
-            due = due.where(Delivery.webhook_id.not_in(list(exclude_webhooks)))
-        # A materialized CTE, not an IN (subquery): PostgreSQL may run a LIMIT ... FOR UPDATE
-        # subquery more than once inside an UPDATE and claim more rows than the limit.
-        chosen = due.cte("due").prefix_with("MATERIALIZED", dialect="postgresql")
-        async with self._db.session() as session:
-            claimed_ids = list(
-                await session.scalars(
-                    update(Delivery)
-                    .where(Delivery.id.in_(select(chosen.c.id)))
-                    .values(lease_until=lease_until, lease_token=token)
-                    .returning(Delivery.id)
-                    .execution_options(synchronize_session=False)
-                )
-            )
-            if not claimed_ids:
-                return []
-            rows = await session.execute(
-                select(Delivery, Webhook, EventRecord)
-                .join(Webhook, Webhook.id == Delivery.webhook_id)
-                .join(EventRecord, EventRecord.id == Delivery.event_id)
-                .where(Delivery.id.in_(claimed_ids))
-                .order_by(Delivery.next_attempt_at)
-            )
-            return [
-                ClaimedDelivery(
-                    id=delivery.id,
-                    lease_token=token,
-                    attempts=delivery.attempts,
-                    event_id=event.id,
-                    event_type=event.type,
-                    occurred_at=event.occurred_at,
-                    payload=event.payload,
-                    webhook=_webhook(webhook),
-                )
-                for delivery, webhook, event in rows.all()
-            ]
-
-    async def release(self, delivery_ids: Sequence[str]) -> None:
-        """Give back leases taken but not used, so any dispatcher may claim them again."""
-        if not delivery_ids:
-            return
-        async with self._db.session() as session:
-            await session.execute(
-                update(Delivery)
-                .where(
-                    Delivery.id.in_(list(delivery_ids)), Delivery.status == DeliveryStatus.PENDING
-                )
-                .values(lease_until=None, lease_token=None)
-            )
-
-    async def add_single(
-        self, webhook: WebhookRecord, event: Event, *, lease_until: datetime
-    ) -> ClaimedDelivery:
-        """Store ``event`` with one delivery, to ``webhook`` only, already leased to the caller.
-
-        For test sends made on the spot: the lease keeps every dispatcher off it meanwhile.
-        """
-        delivery = _pending(webhook.id, event)
-        delivery.lease_until = lease_until
-        delivery.lease_token = new_id(event.occurred_at)
-        async with self._db.session() as session:
-            session.add(_event_row(event))
-            await session.flush()  # the event row first: the delivery refers to it
-            session.add(delivery)
-        return ClaimedDelivery(
-            id=delivery.id,
-            lease_token=delivery.lease_token,
-            attempts=0,
-            event_id=event.id,
-            event_type=event.type,
-            occurred_at=event.occurred_at,
-            payload=event.payload,
-            webhook=webhook,
-        )
-
-    async def record_attempt(self, record: AttemptRecord) -> bool:
-        """Store one attempt; see :meth:`record_attempts`."""
-        [current] = await self.record_attempts([record])
-        return current
-
-    async def record_attempts(self, records: Sequence[AttemptRecord]) -> list[bool]:
-        """Store attempts and, for each claim still holding its lease, the new state.
-
-        One transaction for the lot: under load the dispatcher hands over many at once.
-        Every attempt is kept (it happened). A delivery's state and its webhook's failure
-        window change only under the claim's own lease token; a claim whose lease ran out and
-        was taken by another records its attempt and nothing else. Returns, per record,
-        whether the state was changed.
-        """
-        async with self._db.session() as session:
-            return [await _record(session, record) for record in records]
-
-    async def disable_webhook(
-        self, webhook_id: str, *, reason: str, now: datetime, notice: Event
-    ) -> bool:
-        """Disable an active webhook and store ``notice`` with its deliveries, together.
-
-        One transaction, so a crash cannot disable the webhook and lose the notice. False
-        (and nothing stored) when the webhook was already inactive or is gone.
-        """
-        async with self._db.session() as session:
-            result = await session.execute(
-                update(Webhook)
-                .where(Webhook.id == webhook_id, Webhook.is_active.is_(True))
-                .values(is_active=False, disabled_reason=reason, updated_at=now)
-            )
-            if not result.rowcount:  # type: ignore[attr-defined]
-                return False
-            session.add(_event_row(notice))
-            await session.flush()  # the event row first: deliveries refer to it
-            await enqueue_deliveries(session, notice)
-            return True
 
     async def list_for_webhook(
         self, webhook_id: str, *, status: DeliveryStatus | None, limit: int, offset: int
@@ -446,60 +255,6 @@ class DeliveryRepository:
         )
 
 
-@dataclass(frozen=True)
-class AttemptRecord:
-    """One finished attempt, as the dispatcher hands it to the store."""
-
-    claimed: ClaimedDelivery
-    result: AttemptResult
-    verdict: Verdict
-    attempted_at: datetime
-    latency_ms: float | None
-    response_excerpt: str | None
-    now: datetime
-
-
-async def _record(session: AsyncSession, record: AttemptRecord) -> bool:
-    claimed, result, verdict = record.claimed, record.result, record.verdict
-    # Locked for the transaction (PostgreSQL; SQLite has one writer anyway), so the token
-    # check and the update cannot interleave with another dispatcher's.
-    delivery = await session.get(Delivery, claimed.id, with_for_update=True)
-    if delivery is None:  # the webhook was deleted while we were sending
-        return False
-    session.add(
-        DeliveryAttempt(
-            id=new_id(record.attempted_at),
-            delivery_id=claimed.id,
-            attempted_at=record.attempted_at,
-            status_code=result.status_code,
-            latency_ms=record.latency_ms,
-            response_excerpt=record.response_excerpt,
-            error=result.error,
-        )
-    )
-    if delivery.lease_token != claimed.lease_token:
-        return False
-    delivery.status = transition(DeliveryStatus(delivery.status), verdict.status)
-    delivery.attempts += 1
-    delivery.next_attempt_at = verdict.next_attempt_at
-    delivery.lease_until = None
-    delivery.lease_token = None
-    delivery.last_status_code = result.status_code
-    delivery.last_error = result.error
-    if verdict.status is not DeliveryStatus.PENDING:
-        delivery.completed_at = record.now
-    succeeded = verdict.status is DeliveryStatus.SUCCESS
-    # The webhook row is touched only when its failure window opens or closes.
-    if succeeded == (claimed.webhook.failing_since is not None):
-        webhook = await session.get(Webhook, claimed.webhook.id, with_for_update=True)
-        if webhook is not None:
-            if succeeded:
-                webhook.failing_since = None
-            elif webhook.failing_since is None:
-                webhook.failing_since = record.attempted_at
-    return True
-
-
 def _failed_between(webhook_id: str, since: datetime, until: datetime) -> list[ColumnElement[bool]]:
     return [
         Delivery.webhook_id == webhook_id,
@@ -522,7 +277,8 @@ def _secret_prefix(secret: str) -> str:
     return f"{marker}{secret[len(marker) : len(marker) + SECRET_SHOWN_CHARS]}…"
 
 
-def _webhook(row: Webhook) -> WebhookRecord:
+def webhook_record(row: Any) -> WebhookRecord:
+    """A webhook row (ORM object or Core row: the attribute names are the same) as a record."""
     return WebhookRecord(
         id=row.id,
         name=row.name,

@@ -17,7 +17,7 @@ from hookhub.events import Event, new_id
 from hookhub.paging import Page
 from hookhub.store.engine import Database
 from hookhub.store.models import ApiToken, AuditEntry, EventRecord
-from hookhub.store.outbound import _event_row, enqueue_deliveries
+from hookhub.store.queue import store_event
 from hookhub.tokens import ApiTokenInfo
 
 #: A token's ``last_used_at`` is refreshed at most this often, to spare a write per request.
@@ -37,9 +37,7 @@ class EventRepository:
         Returns how many deliveries were queued.
         """
         async with self._db.session() as session:
-            session.add(_event_row(event, request_id))
-            await session.flush()  # the event row first: deliveries refer to it
-            return await enqueue_deliveries(session, event)
+            return await store_event(session, event, request_id=request_id)
 
     async def get(self, event_id: str) -> Event | None:
         async with self._db.session() as session:

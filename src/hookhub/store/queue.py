@@ -1,0 +1,353 @@
+"""The delivery queue: deliveries enqueued with their event, claimed, and their attempts recorded.
+
+This is the dispatcher's hot path, so it speaks SQLAlchemy Core (no ORM identity map, no
+per-row flush): a delivery costs a few rows in a few batched statements.
+
+Deliveries are claimed with one ``UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED)
+RETURNING``: on PostgreSQL several dispatchers claim disjoint sets; on SQLite the single writer
+makes the same statement atomic. A claim is a lease: a dispatcher that dies mid-send loses its
+lease when it runs out, and the delivery is claimed again (at-least-once).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hookhub.events import Event, new_id
+from hookhub.outbound.delivery import AttemptResult, DeliveryStatus, Verdict, transition
+from hookhub.outbound.matching import candidate_patterns
+from hookhub.outbound.models import ClaimedDelivery, WebhookRecord
+from hookhub.store.engine import Database
+from hookhub.store.models import Base, Delivery, DeliveryAttempt, EventRecord, Webhook
+from hookhub.store.outbound import webhook_record
+
+_TABLES = Base.metadata.tables
+_DELIVERIES = _TABLES[Delivery.__tablename__]
+_ATTEMPTS = _TABLES[DeliveryAttempt.__tablename__]
+_EVENTS = _TABLES[EventRecord.__tablename__]
+_WEBHOOKS = _TABLES[Webhook.__tablename__]
+
+
+@dataclass(frozen=True)
+class AttemptRecord:
+    """One finished attempt, as the dispatcher hands it to the store."""
+
+    claimed: ClaimedDelivery
+    result: AttemptResult
+    verdict: Verdict
+    attempted_at: datetime
+    latency_ms: float | None
+    response_excerpt: str | None
+    now: datetime
+
+
+async def store_event(session: AsyncSession, event: Event, *, request_id: str | None = None) -> int:
+    """Store ``event`` and a pending delivery per matching active webhook; how many queued.
+
+    Runs inside the caller's transaction, so the event and its deliveries are stored together.
+    """
+    await session.execute(insert(_EVENTS), [_event_values(event, request_id)])
+    return await enqueue_deliveries(session, event)
+
+
+async def enqueue_deliveries(session: AsyncSession, event: Event) -> int:
+    """Add a pending delivery for every active webhook whose pattern matches the stored event."""
+    webhook_ids = (
+        await session.scalars(
+            select(_WEBHOOKS.c.id).where(
+                _WEBHOOKS.c.is_active.is_(True),
+                _WEBHOOKS.c.event_type.in_(candidate_patterns(event.type)),
+            )
+        )
+    ).all()
+    if webhook_ids:
+        await session.execute(
+            insert(_DELIVERIES),
+            [_pending_values(webhook_id, event) for webhook_id in webhook_ids],
+        )
+    return len(webhook_ids)
+
+
+class DeliveryQueue:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def claim_due(
+        self,
+        *,
+        now: datetime,
+        lease_until: datetime,
+        limit: int,
+        exclude_webhooks: Sequence[str] = (),
+    ) -> list[ClaimedDelivery]:
+        """Lease up to ``limit`` due deliveries of active webhooks, oldest due first.
+
+        Each claim gets its own lease token; only the holder of the current token may record
+        an outcome, so a dispatcher whose lease ran out cannot overwrite the next one's.
+        """
+        token = new_id(now)
+        d, w = _DELIVERIES.c, _WEBHOOKS.c
+        due = (
+            select(d.id)
+            .join(_WEBHOOKS, w.id == d.webhook_id)
+            .where(
+                d.status == DeliveryStatus.PENDING,
+                d.next_attempt_at <= now,
+                (d.lease_until.is_(None)) | (d.lease_until <= now),
+                w.is_active.is_(True),
+            )
+            .order_by(d.next_attempt_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True, of=_DELIVERIES)
+        )
+        if exclude_webhooks:
+            due = due.where(d.webhook_id.not_in(list(exclude_webhooks)))
+        # A materialized CTE, not an IN (subquery): PostgreSQL may run a LIMIT ... FOR UPDATE
+        # subquery more than once inside an UPDATE and claim more rows than the limit.
+        chosen = due.cte("due").prefix_with("MATERIALIZED", dialect="postgresql")
+        async with self._db.session() as session:
+            claimed_ids = (
+                await session.scalars(
+                    update(_DELIVERIES)
+                    .where(d.id.in_(select(chosen.c.id)))
+                    .values(lease_until=lease_until, lease_token=token)
+                    .returning(d.id)
+                )
+            ).all()
+            if not claimed_ids:
+                return []
+            e = _EVENTS.c
+            rows = (
+                await session.execute(
+                    select(
+                        d.id,
+                        d.attempts,
+                        d.webhook_id,
+                        e.id.label("event_id"),
+                        e.type,
+                        e.occurred_at,
+                        e.payload,
+                    )
+                    .join(_EVENTS, e.id == d.event_id)
+                    .where(d.id.in_(claimed_ids))
+                    .order_by(d.next_attempt_at)
+                )
+            ).all()
+            webhooks = {
+                row.id: webhook_record(row)
+                for row in await session.execute(
+                    select(_WEBHOOKS).where(w.id.in_({row.webhook_id for row in rows}))
+                )
+            }
+        # Built without validation: every field comes straight from typed columns.
+        return [
+            ClaimedDelivery.model_construct(
+                id=row.id,
+                lease_token=token,
+                attempts=row.attempts,
+                event_id=row.event_id,
+                event_type=row.type,
+                occurred_at=row.occurred_at,
+                payload=row.payload,
+                webhook=webhooks[row.webhook_id],
+            )
+            for row in rows
+        ]
+
+    async def release(self, delivery_ids: Sequence[str]) -> None:
+        """Give back leases taken but not used, so any dispatcher may claim them again."""
+        if not delivery_ids:
+            return
+        d = _DELIVERIES.c
+        async with self._db.session() as session:
+            await session.execute(
+                update(_DELIVERIES)
+                .where(d.id.in_(list(delivery_ids)), d.status == DeliveryStatus.PENDING)
+                .values(lease_until=None, lease_token=None)
+            )
+
+    async def add_single(
+        self, webhook: WebhookRecord, event: Event, *, lease_until: datetime
+    ) -> ClaimedDelivery:
+        """Store ``event`` with one delivery, to ``webhook`` only, already leased to the caller.
+
+        For test sends made on the spot: the lease keeps every dispatcher off it meanwhile.
+        """
+        delivery = _pending_values(webhook.id, event)
+        delivery.update(lease_until=lease_until, lease_token=new_id(event.occurred_at))
+        async with self._db.session() as session:
+            await session.execute(insert(_EVENTS), [_event_values(event, None)])
+            await session.execute(insert(_DELIVERIES), [delivery])
+        return ClaimedDelivery(
+            id=delivery["id"],
+            lease_token=delivery["lease_token"],
+            attempts=0,
+            event_id=event.id,
+            event_type=event.type,
+            occurred_at=event.occurred_at,
+            payload=event.payload,
+            webhook=webhook,
+        )
+
+    async def record_attempt(self, record: AttemptRecord) -> bool:
+        """Store one attempt; see :meth:`record_attempts`."""
+        [current] = await self.record_attempts([record])
+        return current
+
+    async def record_attempts(self, records: Sequence[AttemptRecord]) -> list[bool]:
+        """Store attempts and, for each claim still holding its lease, the new state.
+
+        One transaction for the lot: under load the dispatcher hands over many at once.
+        Every attempt of a delivery that still exists is kept (it happened). A delivery's
+        state and its webhook's failure window change only under the claim's own lease
+        token; a claim whose lease ran out and was taken by another records its attempt and
+        nothing else. Returns, per record, whether the state was changed.
+        """
+        if not records:
+            return []
+        d = _DELIVERIES.c
+        async with self._db.session() as session:
+            # Locked for the transaction (PostgreSQL; SQLite has one writer anyway), so the
+            # token check and the update cannot interleave with another dispatcher's.
+            held = {
+                row.id: (row.status, row.lease_token)
+                for row in await session.execute(
+                    select(d.id, d.status, d.lease_token)
+                    .where(d.id.in_({record.claimed.id for record in records}))
+                    .with_for_update()
+                )
+            }
+            attempts = [_attempt_values(r) for r in records if r.claimed.id in held]
+            if attempts:
+                await session.execute(insert(_ATTEMPTS), attempts)
+            current: list[bool] = []
+            changes: list[dict[str, Any]] = []
+            for record in records:
+                status, token = held.get(record.claimed.id, (None, None))
+                mine = status is not None and token == record.claimed.lease_token
+                current.append(mine)
+                if mine:
+                    changes.append(_state_values(record, DeliveryStatus(status)))
+                    # The same delivery cannot be current twice in one batch.
+                    held[record.claimed.id] = (status, None)
+            if changes:
+                await session.execute(_STATE_UPDATE, changes)
+                await _update_failure_windows(
+                    session, [r for r, mine in zip(records, current, strict=True) if mine]
+                )
+        return current
+
+    async def disable_webhook(
+        self, webhook_id: str, *, reason: str, now: datetime, notice: Event
+    ) -> bool:
+        """Disable an active webhook and store ``notice`` with its deliveries, together.
+
+        One transaction, so a crash cannot disable the webhook and lose the notice. False
+        (and nothing stored) when the webhook was already inactive or is gone.
+        """
+        w = _WEBHOOKS.c
+        async with self._db.session() as session:
+            result = await session.execute(
+                update(_WEBHOOKS)
+                .where(w.id == webhook_id, w.is_active.is_(True))
+                .values(is_active=False, disabled_reason=reason, updated_at=now)
+            )
+            if not result.rowcount:  # type: ignore[attr-defined]
+                return False
+            await store_event(session, notice)
+            return True
+
+
+# One statement for every delivery whose state a batch changes (an executemany).
+_STATE_UPDATE = (
+    update(_DELIVERIES)
+    .where(_DELIVERIES.c.id == bindparam("b_id"))
+    .values(
+        status=bindparam("b_status"),
+        attempts=_DELIVERIES.c.attempts + 1,
+        next_attempt_at=bindparam("b_next_attempt_at"),
+        lease_until=None,
+        lease_token=None,
+        last_status_code=bindparam("b_status_code"),
+        last_error=bindparam("b_error"),
+        completed_at=bindparam("b_completed_at"),
+    )
+)
+
+
+def _state_values(record: AttemptRecord, status: DeliveryStatus) -> dict[str, Any]:
+    verdict = record.verdict
+    new_status = transition(status, verdict.status)
+    return {
+        "b_id": record.claimed.id,
+        "b_status": new_status.value,
+        "b_next_attempt_at": verdict.next_attempt_at,
+        "b_status_code": record.result.status_code,
+        "b_error": record.result.error,
+        "b_completed_at": None if new_status is DeliveryStatus.PENDING else record.now,
+    }
+
+
+async def _update_failure_windows(session: AsyncSession, records: Sequence[AttemptRecord]) -> None:
+    """Open or close webhooks' failure windows; the row is touched only when one flips."""
+    w = _WEBHOOKS.c
+    for record in records:
+        succeeded = record.verdict.status is DeliveryStatus.SUCCESS
+        was_failing = record.claimed.webhook.failing_since is not None
+        if succeeded and was_failing:
+            await session.execute(
+                update(_WEBHOOKS)
+                .where(w.id == record.claimed.webhook.id)
+                .values(failing_since=None)
+            )
+        elif not succeeded and not was_failing:
+            await session.execute(
+                update(_WEBHOOKS)
+                .where(w.id == record.claimed.webhook.id, w.failing_since.is_(None))
+                .values(failing_since=record.attempted_at)
+            )
+
+
+def _attempt_values(record: AttemptRecord) -> dict[str, Any]:
+    return {
+        "id": new_id(record.attempted_at),
+        "delivery_id": record.claimed.id,
+        "attempted_at": record.attempted_at,
+        "status_code": record.result.status_code,
+        "latency_ms": record.latency_ms,
+        "response_excerpt": record.response_excerpt,
+        "error": record.result.error,
+    }
+
+
+def _pending_values(webhook_id: str, event: Event) -> dict[str, Any]:
+    return {
+        "id": new_id(event.occurred_at),
+        "webhook_id": webhook_id,
+        "event_id": event.id,
+        "event_type": event.type,
+        "status": DeliveryStatus.PENDING.value,
+        "attempts": 0,
+        "next_attempt_at": event.occurred_at,
+        "lease_until": None,
+        "lease_token": None,
+        "created_at": event.occurred_at,
+    }
+
+
+def _event_values(event: Event, request_id: str | None) -> dict[str, Any]:
+    return {
+        "id": event.id,
+        "type": event.type,
+        "source": event.source,
+        "channel": event.channel,
+        "payload": event.payload,
+        "occurred_at": event.occurred_at,
+        "request_id": request_id,
+    }
