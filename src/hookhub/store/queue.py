@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import Update, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hookhub.events import Event, new_id
@@ -59,12 +59,7 @@ async def store_event(session: AsyncSession, event: Event, *, request_id: str | 
 async def enqueue_deliveries(session: AsyncSession, event: Event) -> int:
     """Add a pending delivery for every active webhook whose pattern matches the stored event."""
     webhook_ids = (
-        await session.scalars(
-            select(_WEBHOOKS.c.id).where(
-                _WEBHOOKS.c.is_active.is_(True),
-                _WEBHOOKS.c.event_type.in_(candidate_patterns(event.type)),
-            )
-        )
+        await session.scalars(_MATCHING_WEBHOOKS, {"patterns": candidate_patterns(event.type)})
     ).all()
     if webhook_ids:
         await session.execute(
@@ -92,58 +87,21 @@ class DeliveryQueue:
         an outcome, so a dispatcher whose lease ran out cannot overwrite the next one's.
         """
         token = new_id(now)
-        d, w = _DELIVERIES.c, _WEBHOOKS.c
-        due = (
-            select(d.id)
-            .join(_WEBHOOKS, w.id == d.webhook_id)
-            .where(
-                d.status == DeliveryStatus.PENDING,
-                d.next_attempt_at <= now,
-                (d.lease_until.is_(None)) | (d.lease_until <= now),
-                w.is_active.is_(True),
-            )
-            .order_by(d.next_attempt_at)
-            .limit(limit)
-            .with_for_update(skip_locked=True, of=_DELIVERIES)
-        )
+        params: dict[str, Any] = {"now": now, "limit": limit}
+        claim = _CLAIM
         if exclude_webhooks:
-            due = due.where(d.webhook_id.not_in(list(exclude_webhooks)))
-        # A materialized CTE, not an IN (subquery): PostgreSQL may run a LIMIT ... FOR UPDATE
-        # subquery more than once inside an UPDATE and claim more rows than the limit.
-        chosen = due.cte("due").prefix_with("MATERIALIZED", dialect="postgresql")
+            claim, params["excluded"] = _CLAIM_EXCLUDING, list(exclude_webhooks)
         async with self._db.session() as session:
             claimed_ids = (
-                await session.scalars(
-                    update(_DELIVERIES)
-                    .where(d.id.in_(select(chosen.c.id)))
-                    .values(lease_until=lease_until, lease_token=token)
-                    .returning(d.id)
-                )
+                await session.scalars(claim, {**params, "lease_until": lease_until, "token": token})
             ).all()
             if not claimed_ids:
                 return []
-            e = _EVENTS.c
-            rows = (
-                await session.execute(
-                    select(
-                        d.id,
-                        d.attempts,
-                        d.webhook_id,
-                        e.id.label("event_id"),
-                        e.type,
-                        e.occurred_at,
-                        e.payload,
-                    )
-                    .join(_EVENTS, e.id == d.event_id)
-                    .where(d.id.in_(claimed_ids))
-                    .order_by(d.next_attempt_at)
-                )
-            ).all()
+            rows = (await session.execute(_CLAIMED, {"ids": claimed_ids})).all()
+            webhook_ids = list({row.webhook_id for row in rows})
             webhooks = {
                 row.id: webhook_record(row)
-                for row in await session.execute(
-                    select(_WEBHOOKS).where(w.id.in_({row.webhook_id for row in rows}))
-                )
+                for row in await session.execute(_WEBHOOKS_BY_ID, {"ids": webhook_ids})
             }
         # Built without validation: every field comes straight from typed columns.
         return [
@@ -211,16 +169,13 @@ class DeliveryQueue:
         """
         if not records:
             return []
-        d = _DELIVERIES.c
         async with self._db.session() as session:
             # Locked for the transaction (PostgreSQL; SQLite has one writer anyway), so the
             # token check and the update cannot interleave with another dispatcher's.
             held = {
                 row.id: (row.status, row.lease_token)
                 for row in await session.execute(
-                    select(d.id, d.status, d.lease_token)
-                    .where(d.id.in_({record.claimed.id for record in records}))
-                    .with_for_update()
+                    _HELD, {"ids": list({record.claimed.id for record in records})}
                 )
             }
             attempts = [_attempt_values(r) for r in records if r.claimed.id in held]
@@ -263,6 +218,62 @@ class DeliveryQueue:
             await store_event(session, notice)
             return True
 
+
+def _claim_statement(*, excluding: bool) -> Update:
+    d, w = _DELIVERIES.c, _WEBHOOKS.c
+    due = (
+        select(d.id)
+        .join(_WEBHOOKS, w.id == d.webhook_id)
+        .where(
+            d.status == DeliveryStatus.PENDING,
+            d.next_attempt_at <= bindparam("now"),
+            (d.lease_until.is_(None)) | (d.lease_until <= bindparam("now")),
+            w.is_active.is_(True),
+        )
+        .order_by(d.next_attempt_at)
+        .limit(bindparam("limit"))
+        .with_for_update(skip_locked=True, of=_DELIVERIES)
+    )
+    if excluding:
+        due = due.where(d.webhook_id.not_in(bindparam("excluded", expanding=True)))
+    # A materialized CTE, not an IN (subquery): PostgreSQL may run a LIMIT ... FOR UPDATE
+    # subquery more than once inside an UPDATE and claim more rows than the limit.
+    chosen = due.cte("due").prefix_with("MATERIALIZED", dialect="postgresql")
+    return (
+        update(_DELIVERIES)
+        .where(d.id.in_(select(chosen.c.id)))
+        .values(lease_until=bindparam("lease_until"), lease_token=bindparam("token"))
+        .returning(d.id)
+    )
+
+
+# The statements of the hot path are built once; each call only binds its values.
+_CLAIM = _claim_statement(excluding=False)
+_CLAIM_EXCLUDING = _claim_statement(excluding=True)
+_CLAIMED = (
+    select(
+        _DELIVERIES.c.id,
+        _DELIVERIES.c.attempts,
+        _DELIVERIES.c.webhook_id,
+        _EVENTS.c.id.label("event_id"),
+        _EVENTS.c.type,
+        _EVENTS.c.occurred_at,
+        _EVENTS.c.payload,
+    )
+    .join(_EVENTS, _EVENTS.c.id == _DELIVERIES.c.event_id)
+    .where(_DELIVERIES.c.id.in_(bindparam("ids", expanding=True)))
+    .order_by(_DELIVERIES.c.next_attempt_at)
+)
+_WEBHOOKS_BY_ID = select(_WEBHOOKS).where(_WEBHOOKS.c.id.in_(bindparam("ids", expanding=True)))
+_MATCHING_WEBHOOKS = select(_WEBHOOKS.c.id).where(
+    _WEBHOOKS.c.is_active.is_(True),
+    _WEBHOOKS.c.event_type.in_(bindparam("patterns", expanding=True)),
+)
+_HELD = (
+    select(_DELIVERIES.c.id, _DELIVERIES.c.status, _DELIVERIES.c.lease_token)
+    .where(_DELIVERIES.c.id.in_(bindparam("ids", expanding=True)))
+    .with_for_update()
+)
 
 # One statement for every delivery whose state a batch changes (an executemany).
 _STATE_UPDATE = (
