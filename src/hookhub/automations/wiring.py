@@ -22,7 +22,7 @@ from fastapi import APIRouter
 
 if TYPE_CHECKING:
     # Types only: hookhub.services imports this module to build it.
-    import httpx
+    import httpx2
 
     from hookhub.bus import Bus
     from hookhub.clock import Clock
@@ -41,7 +41,7 @@ class AutomationServices:
     db: Database
     publisher: EventPublisher
     audit: AuditRepository
-    http_client: httpx.AsyncClient
+    http_client: httpx2.AsyncClient
     metrics: Metrics
     clock: Clock
 
@@ -53,7 +53,7 @@ class AutomationServices:
         db: Database,
         publisher: EventPublisher,
         audit: AuditRepository,
-        http_client: httpx.AsyncClient,
+        http_client: httpx2.AsyncClient,
         metrics: Metrics,
         clock: Clock,
     ) -> AutomationServices:

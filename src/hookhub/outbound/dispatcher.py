@@ -20,7 +20,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-import httpx
+import httpx2
 import structlog
 
 from hookhub.backoff import backoff_delay_s
@@ -55,13 +55,13 @@ OUTBOUND_SOURCE = "outbound"
 STOP_GRACE_S = 5.0
 
 
-def make_client(settings: Settings) -> httpx.AsyncClient:
+def make_client(settings: Settings) -> httpx2.AsyncClient:
     """The HTTP client deliveries go out on: no redirects (a redirect could point inside)."""
-    timeout = httpx.Timeout(
+    timeout = httpx2.Timeout(
         settings.outbound_timeout_s, connect=settings.outbound_connect_timeout_s
     )
-    limits = httpx.Limits(max_connections=settings.outbound_max_in_flight)
-    return httpx.AsyncClient(timeout=timeout, limits=limits, follow_redirects=False)
+    limits = httpx2.Limits(max_connections=settings.outbound_max_in_flight)
+    return httpx2.AsyncClient(timeout=timeout, limits=limits, follow_redirects=False)
 
 
 class Dispatcher:
@@ -69,7 +69,7 @@ class Dispatcher:
         self,
         deliveries: DeliveryQueue,
         publisher: EventPublisher,
-        client: httpx.AsyncClient,
+        client: httpx2.AsyncClient,
         settings: Settings,
         metrics: Metrics,
         clock: Clock,
@@ -330,7 +330,7 @@ class Dispatcher:
 
 
 def _origin(url: str) -> str:
-    parts = httpx.URL(url)
+    parts = httpx2.URL(url)
     return f"{parts.scheme}://{parts.host}" + (f":{parts.port}" if parts.port else "")
 
 

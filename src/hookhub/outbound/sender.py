@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import httpx
+import httpx2
 
 from hookhub import __version__
 from hookhub.clock import Clock
@@ -77,7 +77,7 @@ def pinned(url: str, address: IPAddress) -> tuple[str, dict[str, str], dict[str,
     The name stays in ``Host`` and, for https, in SNI, where the certificate is checked
     against it; only the connection's target changes.
     """
-    parts = httpx.URL(url)
+    parts = httpx2.URL(url)
     # The IDNA (ASCII) form: headers and SNI carry no other.
     host = parts.raw_host.decode("ascii")
     if not host or _is_ip(host):
@@ -97,7 +97,7 @@ def _is_ip(host: str) -> bool:
 
 
 async def send(
-    client: httpx.AsyncClient,
+    client: httpx2.AsyncClient,
     url: str,
     body: bytes,
     headers: dict[str, str],
@@ -128,21 +128,21 @@ async def send(
                         clock,
                         begun,
                     )
-                except httpx.ConnectError:
+                except httpx2.ConnectError:
                     if index == len(targets) - 1:
                         raise
             raise AssertionError("unreachable: the last target returns or raises")
-    except httpx.TimeoutException as exc:
+    except httpx2.TimeoutException as exc:
         error = f"timeout: {type(exc).__name__}"
     except TimeoutError:
         error = f"timeout: no complete answer within {total_timeout_s} s"
-    except httpx.HTTPError as exc:
+    except httpx2.HTTPError as exc:
         error = f"{type(exc).__name__}: {exc}"
     return Exchange(AttemptResult(None, error=error[:MAX_ERROR_CHARS]), None, None)
 
 
 async def _exchange(
-    client: httpx.AsyncClient,
+    client: httpx2.AsyncClient,
     url: str,
     body: bytes,
     headers: dict[str, str],

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import httpx
+import httpx2
 import structlog
 
 from hookhub.automations.wiring import AutomationServices
@@ -43,7 +43,7 @@ class Services:
     queue: DeliveryQueue
     dispatcher: Dispatcher
     webhooks: WebhookService
-    http_client: httpx.AsyncClient
+    http_client: httpx2.AsyncClient
     automations: AutomationServices
     started: bool = field(default=False)
 
