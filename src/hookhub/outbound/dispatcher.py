@@ -6,8 +6,10 @@ concurrency cap and rate, and deliveries beyond what a webhook may start now are
 at once instead of waiting under a lease, so a slow receiver cannot hold work other
 dispatchers could do, nor starve other webhooks of this dispatcher's slots.
 
-Wakes on every event published on the bus, and otherwise polls every
-``outbound_poll_interval_s`` for retries that have come due.
+Deliveries of an event published in this process are handed straight to this dispatcher
+when it has room (:class:`LocalHandoff`): they are stored already leased to it, and sent
+without a claim or a wake-up. Otherwise the dispatcher wakes on every event published on the
+bus, and polls every ``outbound_poll_interval_s`` for retries that have come due.
 """
 
 from __future__ import annotations
@@ -16,18 +18,20 @@ import asyncio
 import contextlib
 import random
 import time
+from collections import OrderedDict
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 import httpx2
+import orjson
 import structlog
 
 from hookhub.backoff import backoff_delay_s
 from hookhub.bus import EVENTS_TOPIC, Bus, Subscription
 from hookhub.clock import Clock
 from hookhub.config import Settings
-from hookhub.events import Event
+from hookhub.events import Event, new_id
 from hookhub.metrics import Metrics
 from hookhub.outbound.delivery import (
     AttemptResult,
@@ -36,7 +40,7 @@ from hookhub.outbound.delivery import (
     should_disable_for_failures,
 )
 from hookhub.outbound.limits import WebhookSlots, bucket_for
-from hookhub.outbound.models import ClaimedDelivery
+from hookhub.outbound.models import ClaimedDelivery, WebhookRecord
 from hookhub.outbound.recorder import BatchRecorder
 from hookhub.outbound.schedule import DEFAULT_RETRY_SCHEDULE_S
 from hookhub.outbound.sender import Exchange, build_request, send
@@ -53,6 +57,8 @@ OUTBOUND_SOURCE = "outbound"
 #: How long ``stop`` lets in-flight sends finish before cancelling them (their leases expire
 #: and another dispatcher, or this one after restart, sends them again).
 STOP_GRACE_S = 5.0
+#: How many fully handed-off events to remember, so their bus echo does not wake a claim.
+HANDED_OFF_MEMORY = 4096
 
 
 def make_client(settings: Settings) -> httpx2.AsyncClient:
@@ -92,15 +98,24 @@ class Dispatcher:
         self._wake = asyncio.Event()
         self._loop: asyncio.Task[None] | None = None
         self._subscription: Subscription | None = None
+        #: Slots promised to handoffs whose events are not committed yet.
+        self._reserved = 0
+        self._handed_off: OrderedDict[str, None] = OrderedDict()
+        #: Whether deliveries may be due that no claim has picked up yet (a claim filled its
+        #: limit, some were handed back or skipped for a saturated webhook, a handoff was
+        #: partial): only then does a finished send wake the loop to claim again.
+        self._backlog = True
 
     # -- lifecycle -------------------------------------------------------------------------
 
     async def start(self, bus: Bus) -> None:
         self._subscription = await bus.subscribe(EVENTS_TOPIC, self._on_event)
         self._loop = asyncio.create_task(self._run(), name="hookhub-dispatcher")
+        self._publisher.attach(self)
 
     async def stop(self, *, grace_s: float = STOP_GRACE_S) -> None:
         """Stop claiming; let sends in flight finish for ``grace_s``, then cancel the rest."""
+        self._publisher.attach(None)
         loop, self._loop = self._loop, None
         if loop is not None:
             loop.cancel()
@@ -124,8 +139,54 @@ class Dispatcher:
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
-    async def _on_event(self, _topic: str, _message: bytes) -> None:
+    async def _on_event(self, _topic: str, message: bytes) -> None:
+        if self._handed_off:
+            event_id = _event_id(message)
+            if event_id is not None and event_id in self._handed_off:
+                del self._handed_off[event_id]
+                return  # every delivery of that event is already being sent here
         self._wake.set()
+
+    # -- handoff ---------------------------------------------------------------------------
+
+    def handoff(self) -> LocalHandoff | None:
+        """An offer to send new deliveries of an event being published in this process.
+
+        None when this dispatcher is not running or has no room: the deliveries are then
+        stored unleased and claimed the usual way.
+        """
+        if self._loop is None:
+            return None
+        room = self._settings.outbound_max_in_flight - len(self._tasks) - self._reserved
+        if room <= 0:
+            return None
+        now = self._clock()
+        lease_until = now + timedelta(seconds=self._settings.outbound_lease_s)
+        return LocalHandoff(self, room, lease_until=lease_until, token=new_id(now))
+
+    def _reserve(self, webhook: WebhookRecord) -> WebhookSlots | None:
+        slots = self._slots_for(webhook)
+        now_s = time.monotonic()
+        if slots.capacity(now_s) <= 0:
+            return None
+        slots.start(now_s)
+        self._reserved += 1
+        return slots
+
+    def _settle_handoff(
+        self, reserved: int, taken: list[ClaimedDelivery], *, event_id: str | None
+    ) -> None:
+        self._reserved -= reserved
+        if self._loop is None:
+            return  # stopped meanwhile: the leases run out and the deliveries are claimed
+        for delivery in taken:
+            self._launch(delivery)
+        if event_id is None:
+            self._backlog = True
+        else:
+            self._handed_off[event_id] = None
+            while len(self._handed_off) > HANDED_OFF_MEMORY:
+                self._handed_off.popitem(last=False)
 
     async def _run(self) -> None:
         interval_s = self._settings.outbound_poll_interval_s
@@ -151,7 +212,7 @@ class Dispatcher:
 
     async def run_once(self) -> int:
         """Claim what is due and may start now, start sending it; the number started."""
-        room = self._settings.outbound_max_in_flight - len(self._tasks)
+        room = self._settings.outbound_max_in_flight - len(self._tasks) - self._reserved
         if room <= 0:
             return 0
         now = self._clock()
@@ -166,21 +227,24 @@ class Dispatcher:
         starting: list[ClaimedDelivery] = []
         handed_back: list[str] = []
         for delivery in claimed:
-            slots = self._slots_for(delivery)
+            slots = self._slots_for(delivery.webhook)
             if slots.capacity(now_s) > 0:
                 slots.start(now_s)
                 starting.append(delivery)
             else:
                 handed_back.append(delivery.id)
         await self._deliveries.release(handed_back)
+        self._backlog = len(claimed) == room or bool(handed_back) or bool(saturated)
         for delivery in starting:
-            task = asyncio.create_task(self._deliver_started(delivery))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._launch(delivery)
         return len(starting)
 
-    def _slots_for(self, delivery: ClaimedDelivery) -> WebhookSlots:
-        webhook = delivery.webhook
+    def _launch(self, delivery: ClaimedDelivery) -> None:
+        task = asyncio.create_task(self._deliver_started(delivery))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _slots_for(self, webhook: WebhookRecord) -> WebhookSlots:
         slots = self._slots.get(webhook.id)
         if (
             slots is None
@@ -214,7 +278,8 @@ class Dispatcher:
             log.exception("dispatcher.delivery_crashed", delivery_id=delivery.id)
         finally:
             self._slots[delivery.webhook.id].finish()
-            self._wake.set()  # a slot is free: more of this webhook's backlog may start
+            if self._backlog:
+                self._wake.set()  # a slot is free: more of the backlog may start
 
     async def deliver(self, delivery: ClaimedDelivery) -> None:
         """Make one attempt for a claimed delivery and record it, whatever happens."""
@@ -327,6 +392,51 @@ class Dispatcher:
             return
         log.warning("webhook.disabled", webhook_id=webhook.id, reason=reason)
         await self._publisher.announce(notice)
+
+
+class LocalHandoff:
+    """One event's offer from the local dispatcher (see :class:`hookhub.store.queue.Handoff`).
+
+    ``take`` reserves a slot of the webhook, as a claim would; after the event is committed
+    the publisher calls ``start``, or ``abort`` when storing it failed.
+    """
+
+    def __init__(
+        self, dispatcher: Dispatcher, room: int, *, lease_until: datetime, token: str
+    ) -> None:
+        self.lease_until = lease_until
+        self.token = token
+        self._dispatcher = dispatcher
+        self._room = room
+        self._reserved: list[WebhookSlots] = []
+
+    def take(self, webhook: WebhookRecord) -> bool:
+        if len(self._reserved) >= self._room:
+            return False
+        slots = self._dispatcher._reserve(webhook)
+        if slots is None:
+            return False
+        self._reserved.append(slots)
+        return True
+
+    def start(self, taken: list[ClaimedDelivery], *, event_id: str, complete: bool) -> None:
+        """Send what was taken; ``complete`` when nothing of the event was left to claim."""
+        reserved, self._reserved = len(self._reserved), []
+        self._dispatcher._settle_handoff(reserved, taken, event_id=event_id if complete else None)
+
+    def abort(self) -> None:
+        for slots in self._reserved:
+            slots.finish()
+        reserved, self._reserved = len(self._reserved), []
+        self._dispatcher._settle_handoff(reserved, [], event_id=None)
+
+
+def _event_id(message: bytes) -> str | None:
+    try:
+        event_id = orjson.loads(message).get("id")
+    except (orjson.JSONDecodeError, AttributeError):
+        return None
+    return event_id if isinstance(event_id, str) else None
 
 
 def _origin(url: str) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 
@@ -11,9 +11,23 @@ from hookhub.clock import Clock
 from hookhub.errors import BusError
 from hookhub.events import Event
 from hookhub.metrics import Metrics
+from hookhub.outbound.models import ClaimedDelivery
+from hookhub.store.queue import Handoff
 from hookhub.store.repositories import EventRepository
 
 log = structlog.get_logger(__name__)
+
+
+class PublishHandoff(Handoff, Protocol):
+    def start(self, taken: list[ClaimedDelivery], *, event_id: str, complete: bool) -> None: ...
+
+    def abort(self) -> None: ...
+
+
+class HandoffSource(Protocol):
+    """The local dispatcher, as the publisher sees it."""
+
+    def handoff(self) -> PublishHandoff | None: ...
 
 
 class EventPublisher:
@@ -22,6 +36,11 @@ class EventPublisher:
         self._bus = bus
         self._metrics = metrics
         self._clock = clock
+        self._handoff_source: HandoffSource | None = None
+
+    def attach(self, source: HandoffSource | None) -> None:
+        """Offer new deliveries to ``source`` (a running local dispatcher), or stop offering."""
+        self._handoff_source = source
 
     async def publish(
         self,
@@ -41,7 +60,17 @@ class EventPublisher:
         event = Event.create(
             type=type, payload=payload, source=source, channel=channel, now=self._clock()
         )
-        await self._events.add(event, request_id=request_id)
+        handoff = self._handoff_source.handoff() if self._handoff_source else None
+        if handoff is None:
+            await self._events.add(event, request_id=request_id)
+        else:
+            try:
+                stored = await self._events.add(event, request_id=request_id, handoff=handoff)
+            except BaseException:
+                handoff.abort()
+                raise
+            complete = stored.queued == len(stored.taken)
+            handoff.start(stored.taken, event_id=event.id, complete=complete)
         await self.announce(event)
         return event
 

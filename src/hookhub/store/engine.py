@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 from sqlalchemy import event, text
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -56,15 +57,19 @@ class Database:
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
         """A session in a transaction: committed on success, rolled back on any error."""
-        try:
+        with _unavailable_as_store_error():
             async with self._sessions() as session, session.begin():
                 yield session
-        except (OperationalError, InterfaceError, OSError) as exc:
-            raise StoreError("the database is unreachable") from exc
-        except DBAPIError as exc:
-            if exc.connection_invalidated or _is_unavailable(exc):
-                raise StoreError("the database is unreachable") from exc
-            raise
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncConnection]:
+        """A Core connection in a transaction, for hot paths that need no ORM session.
+
+        Committed on success, rolled back on any error; the same errors as :meth:`session`.
+        """
+        with _unavailable_as_store_error():
+            async with self.engine.begin() as connection:
+                yield connection
 
     async def ping(self) -> None:
         """Raise :class:`StoreError` unless the database answers a trivial query."""
@@ -73,6 +78,18 @@ class Database:
 
     async def close(self) -> None:
         await self.engine.dispose()
+
+
+@contextmanager
+def _unavailable_as_store_error() -> Iterator[None]:
+    try:
+        yield
+    except (OperationalError, InterfaceError, OSError) as exc:
+        raise StoreError("the database is unreachable") from exc
+    except DBAPIError as exc:
+        if exc.connection_invalidated or _is_unavailable(exc):
+            raise StoreError("the database is unreachable") from exc
+        raise
 
 
 #: PostgreSQL SQLSTATE classes that mean "the database is not there for us", not "bad query":

@@ -14,10 +14,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Update, bindparam, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hookhub.events import Event, new_id
 from hookhub.outbound.delivery import AttemptResult, DeliveryStatus, Verdict, transition
@@ -47,26 +47,74 @@ class AttemptRecord:
     now: datetime
 
 
-async def store_event(session: AsyncSession, event: Event, *, request_id: str | None = None) -> int:
-    """Store ``event`` and a pending delivery per matching active webhook; how many queued.
+class Handoff(Protocol):
+    """A local dispatcher offering to send new deliveries itself, skipping the claim.
+
+    ``take`` is asked once per matching webhook while the event is being stored; a delivery
+    it takes is stored already leased (``lease_until``, ``token``), as if claimed, so no other
+    dispatcher sends it, and a crash before it is sent only delays it until the lease ends.
+    """
+
+    lease_until: datetime
+    token: str
+
+    def take(self, webhook: WebhookRecord) -> bool: ...
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    #: Deliveries stored for the event, taken or not.
+    queued: int
+    #: The deliveries the handoff took, leased to it.
+    taken: list[ClaimedDelivery]
+
+
+async def store_event(
+    connection: AsyncConnection,
+    event: Event,
+    *,
+    request_id: str | None = None,
+    handoff: Handoff | None = None,
+) -> StoredEvent:
+    """Store ``event`` and a pending delivery per matching active webhook.
 
     Runs inside the caller's transaction, so the event and its deliveries are stored together.
     """
-    await session.execute(insert(_EVENTS), [_event_values(event, request_id)])
-    return await enqueue_deliveries(session, event)
-
-
-async def enqueue_deliveries(session: AsyncSession, event: Event) -> int:
-    """Add a pending delivery for every active webhook whose pattern matches the stored event."""
-    webhook_ids = (
-        await session.scalars(_MATCHING_WEBHOOKS, {"patterns": candidate_patterns(event.type)})
-    ).all()
-    if webhook_ids:
-        await session.execute(
-            insert(_DELIVERIES),
-            [_pending_values(webhook_id, event) for webhook_id in webhook_ids],
+    await connection.execute(insert(_EVENTS), [_event_values(event, request_id)])
+    webhooks = [
+        webhook_record(row)
+        for row in await connection.execute(
+            _MATCHING_WEBHOOKS, {"patterns": candidate_patterns(event.type)}
         )
-    return len(webhook_ids)
+    ]
+    if not webhooks:
+        return StoredEvent(0, [])
+    rows: list[dict[str, Any]] = []
+    taken: list[ClaimedDelivery] = []
+    for webhook in webhooks:
+        values = _pending_values(webhook.id, event)
+        if handoff is not None and handoff.take(webhook):
+            values.update(lease_until=handoff.lease_until, lease_token=handoff.token)
+            taken.append(_claimed(values["id"], handoff.token, 0, event, webhook))
+        rows.append(values)
+    await connection.execute(insert(_DELIVERIES), rows)
+    return StoredEvent(len(rows), taken)
+
+
+def _claimed(
+    delivery_id: str, token: str, attempts: int, event: Event, webhook: WebhookRecord
+) -> ClaimedDelivery:
+    # Built without validation: every field comes from a validated event or typed columns.
+    return ClaimedDelivery.model_construct(
+        id=delivery_id,
+        lease_token=token,
+        attempts=attempts,
+        event_id=event.id,
+        event_type=event.type,
+        occurred_at=event.occurred_at,
+        payload=event.payload,
+        webhook=webhook,
+    )
 
 
 class DeliveryQueue:
@@ -87,21 +135,28 @@ class DeliveryQueue:
         an outcome, so a dispatcher whose lease ran out cannot overwrite the next one's.
         """
         token = new_id(now)
-        params: dict[str, Any] = {"now": now, "limit": limit}
+        params: dict[str, Any] = {
+            "now": now,
+            "limit": limit,
+            "lease_until": lease_until,
+            "token": token,
+        }
         claim = _CLAIM
         if exclude_webhooks:
             claim, params["excluded"] = _CLAIM_EXCLUDING, list(exclude_webhooks)
-        async with self._db.session() as session:
+        async with self._db.transaction() as connection:
             claimed_ids = (
-                await session.scalars(claim, {**params, "lease_until": lease_until, "token": token})
+                await connection.scalars(
+                    claim, {**params, "lease_until": lease_until, "token": token}
+                )
             ).all()
             if not claimed_ids:
                 return []
-            rows = (await session.execute(_CLAIMED, {"ids": claimed_ids})).all()
+            rows = (await connection.execute(_CLAIMED, {"ids": claimed_ids})).all()
             webhook_ids = list({row.webhook_id for row in rows})
             webhooks = {
                 row.id: webhook_record(row)
-                for row in await session.execute(_WEBHOOKS_BY_ID, {"ids": webhook_ids})
+                for row in await connection.execute(_WEBHOOKS_BY_ID, {"ids": webhook_ids})
             }
         # Built without validation: every field comes straight from typed columns.
         return [
@@ -123,8 +178,8 @@ class DeliveryQueue:
         if not delivery_ids:
             return
         d = _DELIVERIES.c
-        async with self._db.session() as session:
-            await session.execute(
+        async with self._db.transaction() as connection:
+            await connection.execute(
                 update(_DELIVERIES)
                 .where(d.id.in_(list(delivery_ids)), d.status == DeliveryStatus.PENDING)
                 .values(lease_until=None, lease_token=None)
@@ -139,9 +194,9 @@ class DeliveryQueue:
         """
         delivery = _pending_values(webhook.id, event)
         delivery.update(lease_until=lease_until, lease_token=new_id(event.occurred_at))
-        async with self._db.session() as session:
-            await session.execute(insert(_EVENTS), [_event_values(event, None)])
-            await session.execute(insert(_DELIVERIES), [delivery])
+        async with self._db.transaction() as connection:
+            await connection.execute(insert(_EVENTS), [_event_values(event, None)])
+            await connection.execute(insert(_DELIVERIES), [delivery])
         return ClaimedDelivery(
             id=delivery["id"],
             lease_token=delivery["lease_token"],
@@ -169,18 +224,18 @@ class DeliveryQueue:
         """
         if not records:
             return []
-        async with self._db.session() as session:
+        async with self._db.transaction() as connection:
             # Locked for the transaction (PostgreSQL; SQLite has one writer anyway), so the
             # token check and the update cannot interleave with another dispatcher's.
             held = {
                 row.id: (row.status, row.lease_token)
-                for row in await session.execute(
+                for row in await connection.execute(
                     _HELD, {"ids": list({record.claimed.id for record in records})}
                 )
             }
             attempts = [_attempt_values(r) for r in records if r.claimed.id in held]
             if attempts:
-                await session.execute(insert(_ATTEMPTS), attempts)
+                await connection.execute(insert(_ATTEMPTS), attempts)
             current: list[bool] = []
             changes: list[dict[str, Any]] = []
             for record in records:
@@ -192,9 +247,9 @@ class DeliveryQueue:
                     # The same delivery cannot be current twice in one batch.
                     held[record.claimed.id] = (status, None)
             if changes:
-                await session.execute(_STATE_UPDATE, changes)
+                await connection.execute(_STATE_UPDATE, changes)
                 await _update_failure_windows(
-                    session, [r for r, mine in zip(records, current, strict=True) if mine]
+                    connection, [r for r, mine in zip(records, current, strict=True) if mine]
                 )
         return current
 
@@ -207,15 +262,15 @@ class DeliveryQueue:
         (and nothing stored) when the webhook was already inactive or is gone.
         """
         w = _WEBHOOKS.c
-        async with self._db.session() as session:
-            result = await session.execute(
+        async with self._db.transaction() as connection:
+            result = await connection.execute(
                 update(_WEBHOOKS)
                 .where(w.id == webhook_id, w.is_active.is_(True))
                 .values(is_active=False, disabled_reason=reason, updated_at=now)
             )
-            if not result.rowcount:  # type: ignore[attr-defined]
+            if not result.rowcount:
                 return False
-            await store_event(session, notice)
+            await store_event(connection, notice)
             return True
 
 
@@ -265,7 +320,7 @@ _CLAIMED = (
     .order_by(_DELIVERIES.c.next_attempt_at)
 )
 _WEBHOOKS_BY_ID = select(_WEBHOOKS).where(_WEBHOOKS.c.id.in_(bindparam("ids", expanding=True)))
-_MATCHING_WEBHOOKS = select(_WEBHOOKS.c.id).where(
+_MATCHING_WEBHOOKS = select(_WEBHOOKS).where(
     _WEBHOOKS.c.is_active.is_(True),
     _WEBHOOKS.c.event_type.in_(bindparam("patterns", expanding=True)),
 )
@@ -305,20 +360,22 @@ def _state_values(record: AttemptRecord, status: DeliveryStatus) -> dict[str, An
     }
 
 
-async def _update_failure_windows(session: AsyncSession, records: Sequence[AttemptRecord]) -> None:
+async def _update_failure_windows(
+    connection: AsyncConnection, records: Sequence[AttemptRecord]
+) -> None:
     """Open or close webhooks' failure windows; the row is touched only when one flips."""
     w = _WEBHOOKS.c
     for record in records:
         succeeded = record.verdict.status is DeliveryStatus.SUCCESS
         was_failing = record.claimed.webhook.failing_since is not None
         if succeeded and was_failing:
-            await session.execute(
+            await connection.execute(
                 update(_WEBHOOKS)
                 .where(w.id == record.claimed.webhook.id)
                 .values(failing_since=None)
             )
         elif not succeeded and not was_failing:
-            await session.execute(
+            await connection.execute(
                 update(_WEBHOOKS)
                 .where(w.id == record.claimed.webhook.id, w.failing_since.is_(None))
                 .values(failing_since=record.attempted_at)

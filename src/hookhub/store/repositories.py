@@ -17,7 +17,7 @@ from hookhub.events import Event, new_id
 from hookhub.paging import Page
 from hookhub.store.engine import Database
 from hookhub.store.models import ApiToken, AuditEntry, EventRecord
-from hookhub.store.queue import store_event
+from hookhub.store.queue import Handoff, StoredEvent, store_event
 from hookhub.tokens import ApiTokenInfo
 
 #: A token's ``last_used_at`` is refreshed at most this often, to spare a write per request.
@@ -31,13 +31,15 @@ class EventRepository:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def add(self, event: Event, *, request_id: str | None = None) -> int:
+    async def add(
+        self, event: Event, *, request_id: str | None = None, handoff: Handoff | None = None
+    ) -> StoredEvent:
         """Store the event and a pending delivery per matching webhook, in one transaction.
 
-        Returns how many deliveries were queued.
+        A ``handoff`` (the local dispatcher) may take deliveries to send without claiming them.
         """
-        async with self._db.session() as session:
-            return await store_event(session, event, request_id=request_id)
+        async with self._db.transaction() as connection:
+            return await store_event(connection, event, request_id=request_id, handoff=handoff)
 
     async def get(self, event_id: str) -> Event | None:
         async with self._db.session() as session:

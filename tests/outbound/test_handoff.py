@@ -1,0 +1,134 @@
+"""Deliveries of events published beside a running dispatcher go to it directly, leased."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from datetime import datetime, timedelta
+from typing import Any
+
+from hookhub.events import Event, new_id
+from hookhub.outbound.models import WebhookRecord
+from hookhub.store.outbound import WebhookRepository
+from tests.outbound.conftest import FakeClock
+from tests.outbound.receiver import Answer, Receiver
+from tests.outbound.test_dispatch import add_webhook, eventually
+
+LEASE_S = 30.0
+
+
+async def success_count(services: Any, webhook_id: str) -> int:
+    page = await services.webhooks.deliveries(webhook_id, status="success", limit=1, offset=0)
+    return int(page.total)
+
+
+def counting_claims(services: Any) -> list[int]:
+    calls = [0]
+    claim_due = services.queue.claim_due
+
+    async def counted(**kwargs: Any) -> Any:
+        calls[0] += 1
+        return await claim_due(**kwargs)
+
+    services.queue.claim_due = counted
+    return calls
+
+
+async def test_events_published_beside_a_running_dispatcher_skip_the_claim(
+    make_services: Any, receiver: Receiver
+) -> None:
+    # A poll far longer than the test: only the handoff can move these deliveries.
+    services = await make_services(outbound_poll_interval_s=600)
+    webhook_id, _ = await add_webhook(services, receiver.url)
+    claims = counting_claims(services)
+    await services.dispatcher.start(services.bus)
+    await eventually(lambda: claims[0] == 1)  # the start-up claim, which finds nothing
+    for n in range(5):
+        await services.publisher.publish(type="user.created", payload={"n": n}, source="test")
+    for _ in range(1000):
+        if await success_count(services, webhook_id) == 5:
+            break
+        await asyncio.sleep(0.01)
+    assert await success_count(services, webhook_id) == 5
+    assert claims[0] == 1
+
+
+class CrashingHandoff:
+    """Takes every delivery and is never started, as if its process died after the commit."""
+
+    def __init__(self, now: datetime) -> None:
+        self.lease_until = now + timedelta(seconds=LEASE_S)
+        self.token = new_id(now)
+
+    def take(self, webhook: WebhookRecord) -> bool:
+        return True
+
+
+async def test_a_handed_off_delivery_is_sent_by_another_once_its_lease_ends(
+    make_services: Any, receiver: Receiver, clock: FakeClock
+) -> None:
+    services = await make_services()
+    webhook_id, _ = await add_webhook(services, receiver.url)
+    event = Event.create(type="user.created", payload={"n": 1}, source="test", now=clock.now)
+    stored = await services.events.add(event, handoff=CrashingHandoff(clock.now))
+    assert stored.queued == 1
+    [taken] = stored.taken
+    assert await services.dispatcher.run_once() == 0  # leased: nobody else may send it
+    clock.advance(LEASE_S + 1)
+    assert await services.dispatcher.run_once() == 1
+    await services.dispatcher.drain()
+    [request] = receiver.requests
+    assert request.headers["webhook-id"] == taken.id
+    assert await success_count(services, webhook_id) == 1
+
+
+async def test_a_webhook_at_its_cap_leaves_new_deliveries_to_the_claim(
+    make_services: Any, receiver: Receiver
+) -> None:
+    services = await make_services(outbound_poll_interval_s=600)
+    webhook_id, _ = await add_webhook(services, receiver.url, max_concurrency=1)
+    held = threading.Event()
+    receiver.decide = lambda _request: Answer(gate=held)
+    await services.dispatcher.start(services.bus)
+    for n in range(3):
+        await services.publisher.publish(type="user.created", payload={"n": n}, source="test")
+    await eventually(lambda: receiver.in_flight == 1)
+    pending = await services.webhooks.deliveries(webhook_id, status="pending", limit=5, offset=0)
+    assert pending.total == 3
+    held.set()
+    for _ in range(1000):
+        if await success_count(services, webhook_id) == 3:
+            break
+        await asyncio.sleep(0.01)
+    assert await success_count(services, webhook_id) == 3
+    assert receiver.max_in_flight == 1
+
+
+async def test_an_aborted_handoff_gives_its_room_back(
+    make_services: Any, receiver: Receiver
+) -> None:
+    services = await make_services(outbound_max_in_flight=1, outbound_poll_interval_s=600)
+    webhook_id, _ = await add_webhook(services, receiver.url)
+    webhook = await WebhookRepository(services.db).get(webhook_id)
+    assert webhook is not None
+    await services.dispatcher.start(services.bus)
+    handoff = services.dispatcher.handoff()
+    assert handoff is not None
+    assert handoff.take(webhook)
+    assert not handoff.take(webhook)  # one in flight at most
+    assert services.dispatcher.handoff() is None  # the reserved slot counts as in flight
+    handoff.abort()  # storing the event failed
+    again = services.dispatcher.handoff()
+    assert again is not None
+    assert again.take(webhook)
+    again.abort()
+
+
+async def test_a_stopped_dispatcher_takes_nothing(make_services: Any, receiver: Receiver) -> None:
+    services = await make_services()
+    await add_webhook(services, receiver.url)
+    assert services.dispatcher.handoff() is None  # never started
+    await services.dispatcher.start(services.bus)
+    assert services.dispatcher.handoff() is not None
+    await services.dispatcher.stop()
+    assert services.dispatcher.handoff() is None
