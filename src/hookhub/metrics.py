@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 #: Seconds; spans a fast local call up to a slow outside one.
 LATENCY_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
@@ -44,8 +44,21 @@ class Metrics:
         )
         self.webhook_latency = Histogram(
             "hookhub_webhook_attempt_duration_seconds",
-            "Time from sending an outgoing webhook to the receiver's answer",
+            "Time from sending an outgoing webhook to the receiver's answer, by webhook",
+            ["webhook_id"],
             buckets=LATENCY_BUCKETS_S,
+            registry=self.registry,
+        )
+        self.webhook_last_success = Gauge(
+            "hookhub_webhook_last_success_timestamp_seconds",
+            "When a webhook's receiver last answered 2xx (Unix time), by webhook",
+            ["webhook_id"],
+            registry=self.registry,
+        )
+        self.webhook_last_failure = Gauge(
+            "hookhub_webhook_last_failure_timestamp_seconds",
+            "When an attempt to a webhook last failed (Unix time), by webhook",
+            ["webhook_id"],
             registry=self.registry,
         )
         self.bus_publish_failures = Counter(

@@ -462,6 +462,20 @@ async def test_metrics_count_attempts_per_webhook(make_services: Any, receiver: 
     await dispatch(services)
     text = generate_latest(services.metrics.registry).decode()
     assert f'hookhub_webhook_attempts_total{{outcome="5xx",webhook_id="{webhook_id}"}} 1.0' in text
+    labels = {"webhook_id": webhook_id}
+    value = services.metrics.registry.get_sample_value
+    failed_at = services.clock().timestamp()
+    assert value("hookhub_webhook_last_failure_timestamp_seconds", labels) == failed_at
+    assert value("hookhub_webhook_last_success_timestamp_seconds", labels) is None
+    assert value("hookhub_webhook_attempt_duration_seconds_count", labels) == 1
+    services.clock.advance(10)  # the retry comes due
+    await dispatch(services)
+    assert (
+        value("hookhub_webhook_last_success_timestamp_seconds", labels)
+        == services.clock().timestamp()
+    )
+    assert value("hookhub_webhook_last_failure_timestamp_seconds", labels) == failed_at
+    assert value("hookhub_webhook_attempt_duration_seconds_count", labels) == 2
 
 
 async def test_deleting_a_webhook_mid_send_records_nothing_and_raises_nothing(

@@ -313,7 +313,11 @@ class Dispatcher:
             log.warning("delivery.lease_lost", delivery_id=delivery.id, webhook_id=webhook.id)
             return
         if exchange.latency_ms is not None:
-            self._metrics.webhook_latency.observe(exchange.latency_ms / 1000)
+            self._metrics.webhook_latency.labels(webhook.id).observe(exchange.latency_ms / 1000)
+        metrics = self._metrics
+        succeeded = verdict.status is DeliveryStatus.SUCCESS
+        last = metrics.webhook_last_success if succeeded else metrics.webhook_last_failure
+        last.labels(webhook.id).set(attempted_at.timestamp())
         if verdict.status is not DeliveryStatus.PENDING:
             self._metrics.webhook_deliveries.labels(webhook.id, verdict.status.value).inc()
         log.info(
