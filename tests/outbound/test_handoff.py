@@ -10,6 +10,7 @@ from typing import Any
 from hookhub.events import Event, new_id
 from hookhub.outbound.models import WebhookRecord
 from hookhub.store.outbound import WebhookRepository
+from hookhub.store.queue import NewEvent
 from tests.outbound.conftest import FakeClock
 from tests.outbound.receiver import Answer, Receiver
 from tests.outbound.test_dispatch import add_webhook, eventually
@@ -70,7 +71,7 @@ async def test_a_handed_off_delivery_is_sent_by_another_once_its_lease_ends(
     services = await make_services()
     webhook_id, _ = await add_webhook(services, receiver.url)
     event = Event.create(type="user.created", payload={"n": 1}, source="test", now=clock.now)
-    stored = await services.events.add(event, handoff=CrashingHandoff(clock.now))
+    [stored] = await services.events.add_many([NewEvent(event, None, CrashingHandoff(clock.now))])
     assert stored.queued == 1
     [taken] = stored.taken
     assert await services.dispatcher.run_once() == 0  # leased: nobody else may send it

@@ -155,16 +155,19 @@ class Dispatcher:
         None when this dispatcher is not running or has no room: the deliveries are then
         stored unleased and claimed the usual way.
         """
-        if self._loop is None:
-            return None
-        room = self._settings.outbound_max_in_flight - len(self._tasks) - self._reserved
-        if room <= 0:
+        if self._loop is None or self._room() <= 0:
             return None
         now = self._clock()
         lease_until = now + timedelta(seconds=self._settings.outbound_lease_s)
-        return LocalHandoff(self, room, lease_until=lease_until, token=new_id(now))
+        return LocalHandoff(self, lease_until=lease_until, token=new_id(now))
+
+    def _room(self) -> int:
+        """Sends this dispatcher may still start: in-flight and promised ones count."""
+        return self._settings.outbound_max_in_flight - len(self._tasks) - self._reserved
 
     def _reserve(self, webhook: WebhookRecord) -> WebhookSlots | None:
+        if self._room() <= 0:
+            return None
         slots = self._slots_for(webhook)
         now_s = time.monotonic()
         if slots.capacity(now_s) <= 0:
@@ -172,6 +175,11 @@ class Dispatcher:
         slots.start(now_s)
         self._reserved += 1
         return slots
+
+    def _unreserve(self, slots: list[WebhookSlots]) -> None:
+        for taken in slots:
+            taken.finish()
+        self._reserved -= len(slots)
 
     def _settle_handoff(
         self, reserved: int, taken: list[ClaimedDelivery], *, event_id: str | None
@@ -212,7 +220,7 @@ class Dispatcher:
 
     async def run_once(self) -> int:
         """Claim what is due and may start now, start sending it; the number started."""
-        room = self._settings.outbound_max_in_flight - len(self._tasks) - self._reserved
+        room = self._room()
         if room <= 0:
             return 0
         now = self._clock()
@@ -401,22 +409,17 @@ class Dispatcher:
 class LocalHandoff:
     """One event's offer from the local dispatcher (see :class:`hookhub.store.queue.Handoff`).
 
-    ``take`` reserves a slot of the webhook, as a claim would; after the event is committed
-    the publisher calls ``start``, or ``abort`` when storing it failed.
+    ``take`` reserves a slot of the webhook and of the dispatcher, as a claim would; after the
+    event is committed the publisher calls ``start``, or ``abort`` when storing it failed.
     """
 
-    def __init__(
-        self, dispatcher: Dispatcher, room: int, *, lease_until: datetime, token: str
-    ) -> None:
+    def __init__(self, dispatcher: Dispatcher, *, lease_until: datetime, token: str) -> None:
         self.lease_until = lease_until
         self.token = token
         self._dispatcher = dispatcher
-        self._room = room
         self._reserved: list[WebhookSlots] = []
 
     def take(self, webhook: WebhookRecord) -> bool:
-        if len(self._reserved) >= self._room:
-            return False
         slots = self._dispatcher._reserve(webhook)
         if slots is None:
             return False
@@ -429,10 +432,9 @@ class LocalHandoff:
         self._dispatcher._settle_handoff(reserved, taken, event_id=event_id if complete else None)
 
     def abort(self) -> None:
-        for slots in self._reserved:
-            slots.finish()
-        reserved, self._reserved = len(self._reserved), []
-        self._dispatcher._settle_handoff(reserved, [], event_id=None)
+        """Give back every slot taken; the handoff may take again (the store retries)."""
+        reserved, self._reserved = self._reserved, []
+        self._dispatcher._unreserve(reserved)
 
 
 def _event_id(message: bytes) -> str | None:

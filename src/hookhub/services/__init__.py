@@ -106,6 +106,7 @@ class Services:
     async def stop(self) -> None:
         await self.automations.stop()
         await self.dispatcher.stop()
+        await self.publisher.close()
         await self.http_client.aclose()
         await self.bus.close()
         await self.db.close()

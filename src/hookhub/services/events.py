@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import structlog
 
+from hookhub.batching import GroupCommit
 from hookhub.bus import EVENTS_TOPIC, Bus
 from hookhub.clock import Clock
 from hookhub.errors import BusError
 from hookhub.events import Event
 from hookhub.metrics import Metrics
 from hookhub.outbound.models import ClaimedDelivery
-from hookhub.store.queue import Handoff
+from hookhub.store.queue import Handoff, NewEvent, StoredEvent
 from hookhub.store.repositories import EventRepository
 
 log = structlog.get_logger(__name__)
@@ -30,13 +32,31 @@ class HandoffSource(Protocol):
     def handoff(self) -> PublishHandoff | None: ...
 
 
+@dataclass(frozen=True)
+class _Publishing:
+    event: Event
+    request_id: str | None
+    handoff: PublishHandoff | None
+
+
 class EventPublisher:
+    """Stores events (concurrent publishes share a commit), then hands them to the bus.
+
+    Deliveries of an event are offered to the local dispatcher, when one runs, as the event is
+    stored; it starts sending them once the commit is done.
+    """
+
     def __init__(self, events: EventRepository, bus: Bus, metrics: Metrics, clock: Clock) -> None:
         self._events = events
         self._bus = bus
         self._metrics = metrics
         self._clock = clock
         self._handoff_source: HandoffSource | None = None
+        self._commits = GroupCommit(self._store, name="hookhub-event-writer")
+
+    async def close(self) -> None:
+        """Stop the writer; publishes still waiting for a commit are cancelled."""
+        await self._commits.close()
 
     def attach(self, source: HandoffSource | None) -> None:
         """Offer new deliveries to ``source`` (a running local dispatcher), or stop offering."""
@@ -61,18 +81,27 @@ class EventPublisher:
             type=type, payload=payload, source=source, channel=channel, now=self._clock()
         )
         handoff = self._handoff_source.handoff() if self._handoff_source else None
-        if handoff is None:
-            await self._events.add(event, request_id=request_id)
-        else:
-            try:
-                stored = await self._events.add(event, request_id=request_id, handoff=handoff)
-            except BaseException:
-                handoff.abort()
-                raise
-            complete = stored.queued == len(stored.taken)
-            handoff.start(stored.taken, event_id=event.id, complete=complete)
+        await self._commits.submit(_Publishing(event, request_id, handoff))
         await self.announce(event)
         return event
+
+    async def _store(self, batch: list[_Publishing]) -> list[StoredEvent]:
+        # Handoffs are settled here, by the writer, not by the callers: a caller may be
+        # cancelled while it waits, and its reserved dispatcher slots must not leak.
+        try:
+            stored = await self._events.add_many(
+                [NewEvent(item.event, item.request_id, item.handoff) for item in batch]
+            )
+        except BaseException:
+            for item in batch:
+                if item.handoff is not None:
+                    item.handoff.abort()  # a retry of the item may take afresh
+            raise
+        for item, result in zip(batch, stored, strict=True):
+            if item.handoff is not None:
+                complete = result.queued == len(result.taken)
+                item.handoff.start(result.taken, event_id=item.event.id, complete=complete)
+        return stored
 
     async def announce(self, event: Event) -> None:
         """Count, log and hand to the bus an event the store already holds."""

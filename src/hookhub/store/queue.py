@@ -69,6 +69,15 @@ class StoredEvent:
     taken: list[ClaimedDelivery]
 
 
+@dataclass(frozen=True)
+class NewEvent:
+    """An event to store, with the request that caused it and a handoff that may take it."""
+
+    event: Event
+    request_id: str | None = None
+    handoff: Handoff | None = None
+
+
 async def store_event(
     connection: AsyncConnection,
     event: Event,
@@ -80,25 +89,38 @@ async def store_event(
 
     Runs inside the caller's transaction, so the event and its deliveries are stored together.
     """
-    await connection.execute(insert(_EVENTS), [_event_values(event, request_id)])
+    [stored] = await store_events(connection, [NewEvent(event, request_id, handoff)])
+    return stored
+
+
+async def store_events(connection: AsyncConnection, items: Sequence[NewEvent]) -> list[StoredEvent]:
+    """Store events and their deliveries in the caller's transaction: three statements in all."""
+    await connection.execute(
+        insert(_EVENTS), [_event_values(item.event, item.request_id) for item in items]
+    )
+    patterns = {kind: set(candidate_patterns(kind)) for kind in {i.event.type for i in items}}
     webhooks = [
         webhook_record(row)
         for row in await connection.execute(
-            _MATCHING_WEBHOOKS, {"patterns": candidate_patterns(event.type)}
+            _MATCHING_WEBHOOKS, {"patterns": sorted(set().union(*patterns.values()))}
         )
     ]
-    if not webhooks:
-        return StoredEvent(0, [])
     rows: list[dict[str, Any]] = []
-    taken: list[ClaimedDelivery] = []
-    for webhook in webhooks:
-        values = _pending_values(webhook.id, event)
-        if handoff is not None and handoff.take(webhook):
-            values.update(lease_until=handoff.lease_until, lease_token=handoff.token)
-            taken.append(_claimed(values["id"], handoff.token, 0, event, webhook))
-        rows.append(values)
-    await connection.execute(insert(_DELIVERIES), rows)
-    return StoredEvent(len(rows), taken)
+    results: list[StoredEvent] = []
+    for item in items:
+        event, handoff = item.event, item.handoff
+        matching = [w for w in webhooks if w.event_type in patterns[event.type]]
+        taken: list[ClaimedDelivery] = []
+        for webhook in matching:
+            values = _pending_values(webhook.id, event)
+            if handoff is not None and handoff.take(webhook):
+                values.update(lease_until=handoff.lease_until, lease_token=handoff.token)
+                taken.append(_claimed(values["id"], handoff.token, 0, event, webhook))
+            rows.append(values)
+        results.append(StoredEvent(len(matching), taken))
+    if rows:
+        await connection.execute(insert(_DELIVERIES), rows)
+    return results
 
 
 def _claimed(

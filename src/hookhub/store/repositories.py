@@ -6,7 +6,7 @@ models, so no session or ORM row escapes into services or routes.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -17,7 +17,7 @@ from hookhub.events import Event, new_id
 from hookhub.paging import Page
 from hookhub.store.engine import Database
 from hookhub.store.models import ApiToken, AuditEntry, EventRecord
-from hookhub.store.queue import Handoff, StoredEvent, store_event
+from hookhub.store.queue import NewEvent, StoredEvent, store_events
 from hookhub.tokens import ApiTokenInfo
 
 #: A token's ``last_used_at`` is refreshed at most this often, to spare a write per request.
@@ -31,15 +31,19 @@ class EventRepository:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def add(
-        self, event: Event, *, request_id: str | None = None, handoff: Handoff | None = None
-    ) -> StoredEvent:
-        """Store the event and a pending delivery per matching webhook, in one transaction.
+    async def add(self, event: Event, *, request_id: str | None = None) -> StoredEvent:
+        """Store the event and a pending delivery per matching webhook, in one transaction."""
+        [stored] = await self.add_many([NewEvent(event, request_id)])
+        return stored
 
-        A ``handoff`` (the local dispatcher) may take deliveries to send without claiming them.
+    async def add_many(self, items: Sequence[NewEvent]) -> list[StoredEvent]:
+        """Store events and their deliveries, all in one transaction.
+
+        An item's ``handoff`` (the local dispatcher) may take its deliveries to send them
+        without a claim.
         """
         async with self._db.transaction() as connection:
-            return await store_event(connection, event, request_id=request_id, handoff=handoff)
+            return await store_events(connection, items)
 
     async def get(self, event_id: str) -> Event | None:
         async with self._db.session() as session:

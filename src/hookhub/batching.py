@@ -1,0 +1,89 @@
+"""Group commit: concurrent callers' items written together, one transaction per batch.
+
+Under load, hundreds of writes arrive each second; a transaction each would make the store the
+bottleneck (on SQLite, one writer). A :class:`GroupCommit` writes whatever has queued up while
+its previous write ran, so at low load an item is written at once, alone, and at high load many
+share one commit. A caller's :meth:`GroupCommit.submit` returns only once its item is committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+#: The most items written in one transaction.
+MAX_BATCH = 256
+
+
+class GroupCommit(Generic[T, R]):
+    """Feeds ``write`` batches of submitted items; ``write`` returns one result per item.
+
+    When a batch fails, its items are written again one by one, so one bad item cannot sink
+    the others; ``write`` must leave nothing half done when it raises (a transaction).
+    """
+
+    def __init__(
+        self,
+        write: Callable[[list[T]], Awaitable[list[R]]],
+        *,
+        name: str,
+        max_batch: int = MAX_BATCH,
+    ) -> None:
+        self._write = write
+        self._name = name
+        self._max_batch = max_batch
+        self._queue: asyncio.Queue[tuple[T, asyncio.Future[R]]] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+
+    async def submit(self, item: T) -> R:
+        """Queue ``item`` and wait for its commit; its result, or what ``write`` raised for it.
+
+        A caller cancelled while waiting does not take its item back: it may still be written.
+        """
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run(), name=self._name)
+        done: asyncio.Future[R] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait((item, done))
+        return await done
+
+    async def close(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        while not self._queue.empty():
+            _item, done = self._queue.get_nowait()
+            if not done.done():
+                done.cancel()
+
+    async def _run(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < self._max_batch and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            await self._commit(batch)
+
+    async def _commit(self, batch: list[tuple[T, asyncio.Future[R]]]) -> None:
+        try:
+            results = await self._write([item for item, _ in batch])
+        except Exception as exc:
+            if len(batch) > 1:
+                for entry in batch:
+                    await self._commit([entry])
+                return
+            _settle(batch[0][1], exc)
+            return
+        for (_item, done), result in zip(batch, results, strict=True):
+            if not done.done():
+                done.set_result(result)
+
+
+def _settle(done: asyncio.Future[R], exc: Exception) -> None:
+    if not done.done():
+        done.set_exception(exc)
