@@ -2,11 +2,13 @@
 
 Each scenario is measured three ways in the same run, against one local receiver:
 
-- a plain client loop: hookhub's HTTP client (``make_client``), ``outbound_max_in_flight``
-  requests at once, POSTing the same bodies to the same URLs; no store, no signing;
+- a plain client loop: hookhub's HTTP client (``make_client``, on httpx2),
+  ``outbound_max_in_flight`` requests at once, POSTing the same bodies to the same URLs; no
+  store, no signing;
 - hookhub on SQLite and on PostgreSQL: ``Services`` with the dispatcher running in this process
   on the in-memory bus; events go in through ``EventPublisher.publish`` and come out as signed
-  deliveries.
+  deliveries. As in a deployment, deliveries of events published beside a running dispatcher
+  are handed to it as they are stored, and concurrent publishes share a commit.
 
 Both use the default asyncio event loop, as bench/publish.py does. Each webhook is created with
 ``max_concurrency`` at its maximum, so ``outbound_max_in_flight`` is the cap for hookhub as it
@@ -60,8 +62,8 @@ PACED_RATE_PER_S = 200.0
 PACED_DURATION_S = 10.0
 #: Publishers at once when events go in as fast as possible (as in bench/publish.py).
 PUBLISH_CONCURRENCY = 16
-#: The dispatcher wakes on every published event; the poll only matters when nothing is
-#: published, so it is kept small to let the tail of a backlog drain.
+#: Deliveries are handed to the dispatcher or it wakes on every published event; the poll
+#: only matters when nothing is published, so it is kept small to let a backlog's tail drain.
 POLL_INTERVAL_S = 0.05
 DRAIN_TIMEOUT_S = 180.0
 #: The issue's goals: at least this share of the plain loop's rate, and this p99 when paced.
