@@ -15,6 +15,7 @@ from hookhub.errors import ConfigError
 from hookhub.http.errors import install_error_handlers
 from hookhub.http.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from hookhub.http.routes import admin, events, system, webhooks
+from hookhub.realtime import routes as realtime
 from hookhub.services import Services
 
 DESCRIPTION = (
@@ -54,6 +55,8 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> FastAPI:
     app.include_router(events.router)
     app.include_router(admin.router)
     app.include_router(webhooks.router)
+    for router in realtime.ROUTERS:
+        app.include_router(router)
     for router in automations.ROUTERS:
         app.include_router(router)
     # Added last runs first: the request context wraps everything, including the 413.

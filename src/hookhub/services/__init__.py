@@ -17,6 +17,7 @@ from hookhub.config import Settings
 from hookhub.metrics import Metrics
 from hookhub.outbound.dispatcher import Dispatcher, make_client
 from hookhub.outbound.service import WebhookService
+from hookhub.realtime.service import RealtimeService
 from hookhub.services.events import EventPublisher
 from hookhub.services.tokens import TokenService
 from hookhub.store.engine import Database
@@ -43,6 +44,7 @@ class Services:
     webhooks: WebhookService
     http_client: httpx.AsyncClient
     automations: AutomationServices
+    realtime: RealtimeService
     started: bool = field(default=False)
 
     @classmethod
@@ -69,6 +71,10 @@ class Services:
             metrics=metrics,
             clock=clock,
         )
+        tokens = TokenService(TokenRepository(db), audit, clock, admin_token)
+        realtime = RealtimeService.build(
+            settings, bus=bus, tokens=tokens, metrics=metrics, clock=clock
+        )
         return cls(
             settings=settings,
             db=db,
@@ -78,16 +84,17 @@ class Services:
             events=events,
             audit=audit,
             publisher=publisher,
-            tokens=TokenService(TokenRepository(db), audit, clock, admin_token),
+            tokens=tokens,
             deliveries=deliveries,
             dispatcher=dispatcher,
             webhooks=webhooks,
             http_client=http_client,
             automations=automations,
+            realtime=realtime,
         )
 
     async def start(self, *, dispatch: bool | None = None) -> None:
-        """Check the schema, then start the bus.
+        """Check the schema, then start the bus, then the parts that use it.
 
         Raises ``SchemaOutdatedError`` or ``StoreError`` before anything is started.
         """
@@ -96,10 +103,12 @@ class Services:
         if self.settings.dispatcher_enabled if dispatch is None else dispatch:
             await self.dispatcher.start(self.bus)
         await self.automations.start(self.bus)
+        await self.realtime.start()
         self.started = True
         log.info("services.started", database=self.db.dialect, bus=type(self.bus).__name__)
 
     async def stop(self) -> None:
+        await self.realtime.stop()
         await self.automations.stop()
         await self.dispatcher.stop()
         await self.http_client.aclose()

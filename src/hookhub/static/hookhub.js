@@ -1,0 +1,1 @@
+// hookhub browser client
