@@ -174,7 +174,11 @@ class Connection:
         self._wakeup.set()
 
     def close(self, code: CloseCode) -> None:
-        """Start closing with ``code``; the socket itself is closed by :meth:`shutdown`."""
+        """Start closing with ``code``; the socket itself is closed by :meth:`shutdown`.
+
+        What is already queued still goes out first, except to a slow consumer: that is
+        dropped at once, so memory is freed and nobody waits on a peer that does not read.
+        """
         if self.state is not ConnectionState.OPEN:
             return
         self.state = ConnectionState.CLOSING
@@ -183,27 +187,38 @@ class Connection:
         if self._writer is not None:
             # Sent after what is already buffered; a peer that never reads is aborted later.
             self._writer.close(code, CLOSE_REASONS[code])
-        self._stop_sender()
+        elif code is CloseCode.SLOW_CONSUMER:
+            self._stop_sender()
+            self._queue.clear()
+            self._queued_bytes = 0
+        self._wakeup.set()
         self.finished.set()
 
     def disconnected(self) -> None:
         """The peer went away (or the socket failed): nothing more can be sent."""
         if self.state is ConnectionState.OPEN:
             self.state = ConnectionState.CLOSING
-        self._stop_sender()
+            self._stop_sender()
+        self._wakeup.set()
         self.finished.set()
 
     async def shutdown(self) -> None:
-        """Release everything; close the socket through ASGI when the server chose to close."""
+        """Finish sending (bounded), then close the socket through ASGI if the server chose to.
+
+        Bounded by ``CLOSE_TIMEOUT_S``: a peer that stopped reading may never let the rest or
+        the closing frame out.
+        """
+        code = self.close_code
+        sender = self._sender
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(CLOSE_TIMEOUT_S):
+                if sender is not None and code is not None:
+                    await sender  # it ends once the queue is empty
+                if code is not None and self._writer is None:
+                    await self.websocket.close(code, CLOSE_REASONS[code])
         self._stop_sender()
         self._queue.clear()
         self._queued_bytes = 0
-        code = self.close_code
-        if code is not None and self._writer is None:
-            # Bounded: a peer that stopped reading may never let the closing frame out.
-            with contextlib.suppress(Exception):
-                async with asyncio.timeout(CLOSE_TIMEOUT_S):
-                    await self.websocket.close(code, CLOSE_REASONS[code])
         self.state = ConnectionState.CLOSED
 
     def _stop_sender(self) -> None:
@@ -218,6 +233,8 @@ class Connection:
                     out = self._queue.popleft()
                     self._queued_bytes -= len(out.data)
                     await self.websocket.send_text(out.text())
+                if self.state is not ConnectionState.OPEN:
+                    return  # closing: everything queued before the close has gone out
                 self._wakeup.clear()
                 await self._wakeup.wait()
         except asyncio.CancelledError:
