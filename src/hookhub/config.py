@@ -54,6 +54,8 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=0, le=65535)
     database_url: str = DEFAULT_DATABASE_URL
     redis_url: str | None = None
+    #: Put before every Redis key and channel, so deployments can share one Redis.
+    redis_key_prefix: str = Field(default="hookhub:", min_length=1, max_length=64)
     admin_token: SecretStr | None = None
     internal_secret: SecretStr | None = None
     token_secret: SecretStr | None = None

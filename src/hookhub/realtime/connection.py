@@ -4,10 +4,12 @@ Two send paths, chosen per connection, with one rule (**slow consumers never slo
 
 - With the ``hookhub.frame_writer`` scope extension (``hookhub serve`` installs it, see
   :mod:`hookhub.realtime.transport`), :meth:`Connection.push` writes the message's prepared
-  frame straight to the socket's transport. A connection whose transport holds more than
-  ``max_queue_bytes`` unsent is closed with 4008.
+  frame straight to the socket's transport.
 - Without it (other servers, Starlette's TestClient), messages wait in a queue bounded in bytes
-  and one sender task per connection drains it with ``send_text``. Over the bound: 4008.
+  and one sender task per connection drains it with ``send_text``.
+
+A connection that has more than ``max_queue_bytes`` still unsent when a message arrives is
+closed with 4008 ("slow consumer"), so what it holds stays under the bound plus one message.
 
 Either way :meth:`Connection.push` never waits, so a broadcast loop is as fast for a thousand
 receivers when one of them stopped reading.
@@ -165,12 +167,13 @@ class Connection:
                 return
             writer.write(out.frame())
             return
-        size = len(out.data)
-        if self._queued_bytes + size > self._max_queue_bytes:
+        # The same rule as the frame writer's: over the bound *before* this message. So one
+        # message larger than the bound still reaches a client that keeps up.
+        if self._queued_bytes > self._max_queue_bytes:
             self.close(CloseCode.SLOW_CONSUMER)
             return
         self._queue.append(out)
-        self._queued_bytes += size
+        self._queued_bytes += len(out.data)
         self._wakeup.set()
 
     def close(self, code: CloseCode) -> None:

@@ -84,6 +84,7 @@ def make_history(settings: Settings) -> History:
             settings.redis_url,
             size=settings.realtime_history_size,
             ttl_s=settings.realtime_history_ttl_s,
+            key_prefix=f"{settings.redis_key_prefix}rt:",
         )
     return MemoryHistory(
         size=settings.realtime_history_size,

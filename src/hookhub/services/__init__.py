@@ -50,7 +50,7 @@ class Services:
     @classmethod
     def build(cls, settings: Settings, *, clock: Clock = utc_now) -> Services:
         db = Database(settings.database_url)
-        bus = make_bus(settings.redis_url)
+        bus = make_bus(settings.redis_url, key_prefix=settings.redis_key_prefix)
         metrics = Metrics()
         events = EventRepository(db)
         audit = AuditRepository(db)
