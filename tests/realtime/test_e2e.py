@@ -97,6 +97,11 @@ async def test_oversized_frame_is_refused(make_server: Callable[..., HubServer])
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
 
 
+async def _read_until_closed(client: ClientConnection) -> None:
+    while True:
+        await client.recv()
+
+
 def _tiny_receive_buffer_socket(port: int) -> socket.socket:
     # A small kernel receive buffer: the stalled client's backlog reaches the server quickly.
     sock = socket.socket()
@@ -136,8 +141,7 @@ async def test_a_client_that_never_reads_is_closed_with_4008_and_others_keep_rec
     await until(lambda: len(server.hub.connections) == 1, "the stalled connection to go")
     # Reading now, the stalled client drains what was buffered and then sees the close code.
     with pytest.raises(ConnectionClosed) as closed:
-        while True:
-            await stalled.recv()
+        await _read_until_closed(stalled)
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 4008
     await fast.send('{"type":"ping"}')
     assert json.loads(await fast.recv()) == {"type": "pong"}
