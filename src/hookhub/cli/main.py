@@ -27,6 +27,7 @@ from hookhub.clock import isoformat_z
 from hookhub.demo import load_or_create_admin_token
 from hookhub.errors import HookhubError
 from hookhub.logging import configure_logging
+from hookhub.realtime import transport
 from hookhub.paging import DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT
 from hookhub.services import Services
 from hookhub.store.engine import Database
@@ -92,6 +93,10 @@ def serve(
         log_config=None,
         access_log=False,
         proxy_headers=False,
+        # Frames over the limit are refused by the protocol (1009) before they are buffered.
+        ws_max_size=settings.realtime_max_message_bytes,
+        # The hub writes prepared frames straight to each connection (hookhub.frame_writer).
+        **transport.uvicorn_options(),
     )
 
 
