@@ -93,6 +93,34 @@ def make_history(settings: Settings) -> History:
     )
 
 
+def mint_token(
+    settings: Settings,
+    *,
+    user: str | None,
+    channels: list[str],
+    now: datetime,
+    ttl_s: float | None = None,
+) -> tuple[str, datetime]:
+    """A connection token and its expiry, for the admin API and ``hookhub token ws``.
+
+    :class:`ConflictError` when no token secret is configured, :class:`InvalidInputError`
+    naming a bad user or channel pattern.
+    """
+    secret = settings.token_secret
+    if secret is None:
+        raise ConflictError("HOOKHUB_TOKEN_SECRET is not set: connection tokens cannot be made")
+    try:
+        return auth.mint(
+            secret.get_secret_value(),
+            user=user,
+            channels=channels,
+            now=now,
+            ttl_s=ttl_s or settings.realtime_token_ttl_s,
+        )
+    except ValueError as exc:
+        raise InvalidInputError(str(exc)) from None
+
+
 class RealtimeService:
     def __init__(
         self, hub: Hub, tokens: TokenService, settings: Settings, metrics: Metrics, clock: Clock
@@ -151,20 +179,9 @@ class RealtimeService:
     def mint(
         self, *, user: str | None, channels: list[str], ttl_s: float | None = None
     ) -> tuple[str, datetime]:
-        """A connection token; :class:`ConflictError` when no token secret is configured."""
-        secret = self._settings.token_secret
-        if secret is None:
-            raise ConflictError("HOOKHUB_TOKEN_SECRET is not set: connection tokens cannot be made")
-        try:
-            return auth.mint(
-                secret.get_secret_value(),
-                user=user,
-                channels=channels,
-                now=self._clock(),
-                ttl_s=ttl_s or self._settings.realtime_token_ttl_s,
-            )
-        except ValueError as exc:
-            raise InvalidInputError(str(exc)) from None
+        return mint_token(
+            self._settings, user=user, channels=channels, now=self._clock(), ttl_s=ttl_s
+        )
 
     def check_internal_secret(self, presented: str | None) -> None:
         """Accept the broadcast caller, or raise :class:`AuthError` (or 409 when unset)."""
