@@ -183,29 +183,42 @@ class Publisher:
         self._writer: asyncio.StreamWriter | None = None
 
     async def publish(self, seq: int) -> None:
-        if self._writer is None:
-            await self._connect()
-        assert self._reader is not None
         # A 100-byte payload object; the sequence number is how clients tell broadcasts apart.
         head = {"type": "bench.tick", "seq": seq, "pad": ""}
         pad = PAYLOAD_BYTES - len(orjson.dumps(head))
         body = orjson.dumps({**head, "pad": "x" * max(0, pad)})
         headers = "".join(f"{name}: {value}\r\n" for name, value in self._server.publish_headers)
-        self._writer.write(
+        request = (
             f"POST {self._server.publish_path} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
             f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
             f"{headers}\r\n".encode()
             + body
         )
-        status_line = await self._reader.readline()
+        status_line, answer = await self._request(request)
+        if not status_line:
+            # The server closed the idle keep-alive connection (uvicorn and Node after 5 s,
+            # while clients connect): the request was not read, so send it again.
+            self._writer = None
+            status_line, answer = await self._request(request)
+        if b" 200 " not in status_line:
+            raise RuntimeError(f"publish answered {status_line!r}: {answer[:200]!r}")
+
+    async def _request(self, request: bytes) -> tuple[bytes, bytes]:
+        if self._writer is None:
+            await self._connect()
+        assert self._reader is not None
+        assert self._writer is not None
+        self._writer.write(request)
+        try:
+            status_line = await self._reader.readline()
+        except ConnectionError:
+            return b"", b""
         length = 0
         while (line := await self._reader.readline()) not in (b"\r\n", b""):
             name, _, value = line.decode().partition(":")
             if name.strip().lower() == "content-length":
                 length = int(value)
-        answer = await self._reader.readexactly(length)
-        if b" 200 " not in status_line:
-            raise RuntimeError(f"publish answered {status_line!r}: {answer[:200]!r}")
+        return status_line, await self._reader.readexactly(length)
 
     async def _connect(self) -> None:
         # The Python servers print their port before uvicorn listens on it.

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import uvicorn
 import uvloop
+from uvicorn.protocols.utils import ClientDisconnected
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 from websockets.frames import Frame, Opcode
@@ -269,6 +270,12 @@ def test_a_peer_that_stops_reading_shows_in_buffered_bytes_and_is_dropped_on_clo
                     assert await reader.recv() == "still flowing"
                     assert healthy.writer.buffered_bytes() == 0
 
+                    # An ordinary ASGI send on the stalled connection waits for the buffer
+                    # to drain (uvicorn's flow control)...
+                    waiting_send = asyncio.create_task(stalled.send_text("blocked"))
+                    await asyncio.sleep(0)
+                    assert not waiting_send.done()
+
                     stalled.writer.close(4008, "slow consumer")
                     disconnect = await stalled.disconnect
                     assert disconnect["code"] == 4008
@@ -279,7 +286,9 @@ def test_a_peer_that_stops_reading_shows_in_buffered_bytes_and_is_dropped_on_clo
                         while len(server.server_state.connections) > 1:  # noqa: ASYNC110
                             await asyncio.sleep(0.01)
                     assert stalled.writer.state is WriterState.CLOSED
-                    assert stalled.writer.buffered_bytes() == 0
+                    # ...and is released, with an error, once the connection is gone.
+                    with pytest.raises(ClientDisconnected):
+                        await waiting_send
             finally:
                 raw.close()
 
