@@ -24,7 +24,10 @@ const [, , lib, wsUrl, httpUrl, token, secret] = process.argv;
 const HookhubClient = require(lib);
 const statuses = [];
 const got = [];
-const timer = setTimeout(() => { console.log(JSON.stringify({ timeout: true, got, statuses })); process.exit(1); }, 20000);
+const timer = setTimeout(() => {
+  console.log(JSON.stringify({ timeout: true, got, statuses }));
+  process.exit(1);
+}, 20000);
 const hub = new HookhubClient({
   url: wsUrl, token, minDelayMs: 200, maxDelayMs: 1000,
   onStatus: (status) => statuses.push(status),
