@@ -36,12 +36,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import secrets
 import shutil
+import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -50,12 +54,15 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.realtime_client import FrameClient, Records, open_client, raise_open_files_limit
+from hookhub.realtime.auth import mint
 
 SCALE = float(os.environ.get("HOOKHUB_BENCH_SCALE", "1"))
 #: (connections, broadcasts) at scale 1: the issue's 1,000 clients x 1,000 broadcasts, and
 #: 5,000 clients with fewer broadcasts, for about the same number of deliveries.
 SIZES = ((1_000, 1_000), (5_000, 200))
 PAYLOAD_BYTES = 100
+#: hookhub's default HOOKHUB_REALTIME_BROADCAST_CHANNEL.
+BROADCAST_CHANNEL = "broadcast"
 SERVER_CORE = "0"
 CLIENT_CORE = "1"
 #: How many broadcasts the publisher may run ahead of the probe client.
@@ -94,6 +101,11 @@ class Server:
     engineio: bool = False
     send_after_open: tuple[str, ...] = ()
     env: dict[str, str] = field(default_factory=dict)
+    #: None: the server prints the port it took. Otherwise it is given this port in
+    #: ``command`` (``{port}``) and prints nothing useful.
+    port: int | None = None
+    #: Commands run once before the server starts (a database migration).
+    setup: tuple[tuple[str, ...], ...] = ()
 
 
 @dataclass
@@ -131,13 +143,13 @@ def _pinned(core: str, *command: str) -> list[str]:
 
 @contextlib.asynccontextmanager
 async def _process(
-    command: list[str], env: dict[str, str] | None = None
+    command: list[str], env: dict[str, str] | None = None, *, stdout: bool = True
 ) -> AsyncIterator[asyncio.subprocess.Process]:
     process = await asyncio.create_subprocess_exec(
         *command,
         cwd=REPO_ROOT,
         stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE if stdout else asyncio.subprocess.DEVNULL,
         env={**os.environ, **(env or {})},
         limit=1 << 24,
     )
@@ -260,8 +272,15 @@ class Probe:
 
 
 async def _measure(server: Server, connections: int, broadcasts: int) -> Result:
-    async with _process(_pinned(SERVER_CORE, *server.command), server.env) as process:
-        port = int(await _line(process, START_TIMEOUT_S))
+    for setup in server.setup:
+        await asyncio.to_thread(
+            subprocess.run, setup, cwd=REPO_ROOT, env={**os.environ, **server.env}, check=True
+        )
+    command = [part.format(port=server.port) for part in server.command]
+    async with _process(
+        _pinned(SERVER_CORE, *command), server.env, stdout=server.port is None
+    ) as process:
+        port = server.port or int(await _line(process, START_TIMEOUT_S))
         publisher = Publisher(port, server)
         await publisher.publish(0)  # with no clients: warms the publish path
         await asyncio.sleep(IDLE_SETTLE_S)
@@ -373,9 +392,9 @@ def _python_server(kind: str, name: str, **options: Any) -> Server:
     return Server(name, (sys.executable, "-m", "bench.realtime_servers", kind), **options)
 
 
-def servers() -> list[Server]:
+def servers(data_dir: Path) -> list[Server]:
     found = [
-        *_hookhub_servers(),
+        *_hookhub_servers(data_dir),
         _python_server("writer", "minimal app + frame writer"),
         _python_server("send_text", "minimal app + send_text"),
         _python_server(
@@ -391,8 +410,44 @@ def servers() -> list[Server]:
     return found
 
 
-def _hookhub_servers() -> list[Server]:
-    return []
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _hookhub_servers(data_dir: Path) -> list[Server]:
+    """``hookhub serve`` as a user runs it, on SQLite and the in-memory bus.
+
+    Clients hold a connection token that allows the broadcast channel, so the hub subscribes
+    them to it on connect; broadcasts go through ``POST /api/internal/broadcast``.
+    """
+    token_secret = secrets.token_urlsafe(32)
+    internal_secret = secrets.token_urlsafe(32)
+    env = {
+        "HOOKHUB_DATABASE_URL": f"sqlite+aiosqlite:///{data_dir / 'realtime.db'}",
+        "HOOKHUB_TOKEN_SECRET": token_secret,
+        "HOOKHUB_INTERNAL_SECRET": internal_secret,
+        "HOOKHUB_ADMIN_TOKEN": secrets.token_urlsafe(32),
+        "HOOKHUB_LOG_LEVEL": "warning",
+    }
+    token, _expires = mint(
+        token_secret, user="bench", channels=[BROADCAST_CHANNEL], now=datetime.now(UTC)
+    )
+    hookhub = (sys.executable, "-m", "hookhub")
+    return [
+        Server(
+            "hookhub",
+            (*hookhub, "serve", "--port", "{port}"),
+            ws_path=f"/ws?token={token}",
+            publish_path="/api/internal/broadcast",
+            publish_headers=(("x-internal-secret", internal_secret),),
+            env=env,
+            port=_free_port(),
+            setup=((*hookhub, "migrate"),),
+        )
+    ]
 
 
 # -- the table ----------------------------------------------------------------------------------
@@ -466,13 +521,15 @@ async def main() -> None:
     largest = max(_scaled(connections) for connections, _ in SIZES)
     raise_open_files_limit(2 * largest + 1_000)  # inherited by the server and the clients
     results = []
+    data_dir = Path(tempfile.mkdtemp(prefix="hookhub-bench-"))
     for connections, broadcasts in SIZES:
-        for server in servers():
+        for server in servers(data_dir):
             console.print(
                 f"realtime: {server.name}, {_scaled(connections):,} connections, "
                 f"{_scaled(broadcasts):,} broadcasts"
             )
             results.append(await _measure(server, _scaled(connections), _scaled(broadcasts)))
+    shutil.rmtree(data_dir, ignore_errors=True)
     console.print(_table(results))
     for line in _goals(results):
         console.print(line)
