@@ -193,6 +193,41 @@ async def test_recovery_after_reconnecting_to_the_other_node(linked: list[Node])
     await again.close()
 
 
+async def _poll(http: httpx.AsyncClient, url: str, done: Callable[[Any], bool]) -> Any:
+    """GET ``url`` until its JSON body satisfies ``done``; fail after WAIT_S."""
+    async with asyncio.timeout(WAIT_S):
+        while True:
+            body = (await http.get(url)).json()
+            if done(body):
+                return body
+            await asyncio.sleep(0.1)
+
+
+async def test_presence_counts_the_users_of_every_node(linked: list[Node]) -> None:
+    a, b = linked
+    channel = f"room:{uuid.uuid4().hex[:8]}"
+    on_a = await _client(a, mint("ann", ["room:*"]))
+    on_b = await _client(b, mint("bob", ["room:*"]))
+    for client in (on_a, on_b):
+        await client.send(json.dumps({"type": "subscribe", "channel": channel}))
+        await _next(client, type="subscribed")
+    expected = {
+        "channel": channel,
+        "connections": 2,
+        "users": [{"user": "ann", "connections": 1}, {"user": "bob", "connections": 1}],
+    }
+    async with httpx.AsyncClient(base_url=a.http, headers=ADMIN) as http:
+        url = f"/realtime/channels/{channel}/presence"
+        # Each node writes its changes to Redis within a second: wait for b's.
+        presence = await _poll(http, url, lambda body: body == expected)
+        assert presence == expected
+        listing = (await http.get("/realtime/channels")).json()
+        assert expected in listing["channels"]
+        await on_b.close()
+        await _poll(http, url, lambda body: body["connections"] == 1)
+    await on_a.close()
+
+
 async def test_nodes_survive_a_redis_restart(
     tmp_path: Path, hub_settings: Callable[..., Settings]
 ) -> None:

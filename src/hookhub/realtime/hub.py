@@ -37,6 +37,7 @@ from hookhub.realtime import protocol
 from hookhub.realtime.auth import Grant
 from hookhub.realtime.connection import DEFAULT_MAX_QUEUE_BYTES, Connection, Outgoing
 from hookhub.realtime.history import Entry, History
+from hookhub.realtime.presence import Presence
 from hookhub.realtime.protocol import (
     CloseCode,
     Command,
@@ -123,14 +124,6 @@ class Publication:
         return self._positioned
 
 
-@dataclass(frozen=True)
-class Presence:
-    channel: str
-    connections: int
-    #: Connections per user id, for connections that have a user.
-    users: dict[str, int]
-
-
 def event_message(event: Event) -> tuple[str, dict[str, Any]]:
     """The channel an event goes to, and the message its subscribers get (seed 004 shape)."""
     channel = event.channel or event.type
@@ -168,6 +161,8 @@ class Hub:
         self._ids = itertools.count(1)
         self._subscriptions: list[Subscription] = []
         self._ticker: asyncio.Task[None] | None = None
+        #: Channels whose subscribers changed since :meth:`take_dirty` was last called.
+        self._dirty: set[str] = set()
 
     # Lifecycle.
 
@@ -300,10 +295,12 @@ class Hub:
         state.positioned.discard(connection)
         (state.positioned if positioned else state.plain).add(connection)
         connection.channels.add(channel)
+        self._dirty.add(channel)
         return state
 
     def _leave(self, connection: Connection, channel: str) -> None:
         connection.channels.discard(channel)
+        self._dirty.add(channel)
         state = self._channels.get(channel)
         if state is None:
             return
@@ -439,6 +436,7 @@ class Hub:
             self._check_can_join(connection, channel)
             self._join(connection, channel, positioned=False)
         connection.registered = user
+        self._dirty.update(connection.channels)  # its user changed in all of them
         connection.send(protocol.registered(user))
 
     def _unregister(self, connection: Connection, *, reply: bool = True) -> None:
@@ -448,6 +446,7 @@ class Hub:
                 ErrorCode.NOT_REGISTERED, "no user is registered on this connection"
             )
         connection.registered = None
+        self._dirty.update(connection.channels)
         if user != connection.grant.user:
             self._leave(connection, user_channel(user))
         if reply:
@@ -488,6 +487,18 @@ class Hub:
         members = [*state.plain, *state.positioned, *state.pending]
         users = Counter(member.user for member in members if member.user is not None)
         return Presence(channel, len(members), dict(users))
+
+    def take_dirty(self) -> set[str]:
+        """The channels whose presence changed since the last call."""
+        dirty, self._dirty = self._dirty, set()
+        return dirty
+
+    def mark_dirty(self, channels: set[str]) -> None:
+        self._dirty.update(channels)
+
+    @property
+    def channel_names(self) -> list[str]:
+        return list(self._channels)
 
     @property
     def channel_count(self) -> int:

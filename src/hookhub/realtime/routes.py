@@ -171,14 +171,17 @@ def _presence(channel: str, connections: int, users: dict[str, int]) -> ChannelP
 
 
 @admin_router.get(
-    "/channels", response_model=ChannelList, summary="Channels with subscribers on this process"
+    "/channels",
+    response_model=ChannelList,
+    summary="Channels with subscribers, on every node (with Redis); this node's connection count",
 )
 async def list_channels(services: ServicesDep) -> ChannelList:
     hub = services.realtime.hub
+    channels = await services.realtime.channels()
     return ChannelList(
         node=hub.node_id,
         connections=len(hub.connections),
-        channels=[_presence(p.channel, p.connections, p.users) for p in hub.channels()],
+        channels=[_presence(p.channel, p.connections, p.users) for p in channels],
     )
 
 
@@ -188,7 +191,7 @@ async def list_channels(services: ServicesDep) -> ChannelList:
     summary="Who is connected to a channel: user ids and connection counts",
 )
 async def channel_presence(channel: str, services: ServicesDep) -> ChannelPresence:
-    presence = services.realtime.presence(channel)
+    presence = await services.realtime.presence(channel)
     return _presence(presence.channel, presence.connections, presence.users)
 
 

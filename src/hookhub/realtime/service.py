@@ -6,7 +6,10 @@ Builds the :class:`~hookhub.realtime.hub.Hub` from the settings, with its histor
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hmac
+import itertools
 import time
 from collections.abc import Iterator
 from datetime import datetime
@@ -19,12 +22,19 @@ from prometheus_client.registry import Collector
 from hookhub.bus import Bus
 from hookhub.clock import Clock
 from hookhub.config import Settings
-from hookhub.errors import AuthError, ConflictError, InvalidInputError
+from hookhub.errors import AuthError, BusError, ConflictError, InvalidInputError
 from hookhub.metrics import Metrics
 from hookhub.realtime import auth
 from hookhub.realtime.auth import ADMIN_GRANT, Grant, InvalidToken
 from hookhub.realtime.history import History, MemoryHistory, RedisHistory
-from hookhub.realtime.hub import Hub, HubConfig, Monotonic, Presence
+from hookhub.realtime.hub import Hub, HubConfig, Monotonic
+from hookhub.realtime.presence import (
+    DEFAULT_PRESENCE_TTL_S,
+    DEFAULT_REFRESH_S,
+    Presence,
+    RedisPresence,
+    merge,
+)
 from hookhub.services.tokens import TokenService
 
 log = structlog.get_logger(__name__)
@@ -33,6 +43,8 @@ log = structlog.get_logger(__name__)
 TOKEN_REFUSED = "Missing or invalid token"  # noqa: S105 (a message)
 SECRET_REFUSED = "Missing or invalid x-internal-secret"  # noqa: S105 (a message)
 BROADCAST_SENT = "Broadcast sent"
+#: How often this node's presence changes are written to Redis.
+PRESENCE_SYNC_S = 1.0
 
 
 class HubCollector(Collector):
@@ -123,12 +135,20 @@ def mint_token(
 
 class RealtimeService:
     def __init__(
-        self, hub: Hub, tokens: TokenService, settings: Settings, metrics: Metrics, clock: Clock
+        self,
+        hub: Hub,
+        tokens: TokenService,
+        settings: Settings,
+        metrics: Metrics,
+        clock: Clock,
+        presence: RedisPresence | None = None,
     ) -> None:
         self.hub = hub
         self._tokens = tokens
         self._settings = settings
         self._clock = clock
+        self._presence = presence
+        self._syncer: asyncio.Task[None] | None = None
         metrics.registry.register(HubCollector(hub))
 
     @classmethod
@@ -148,13 +168,66 @@ class RealtimeService:
             monotonic=monotonic or time.monotonic,
             config=hub_config(settings),
         )
-        return cls(hub, tokens, settings, metrics, clock)
+        presence = None
+        if settings.redis_url:
+            presence = RedisPresence(
+                settings.redis_url,
+                node_id=hub.node_id,
+                key_prefix=f"{settings.redis_key_prefix}rt:",
+                ttl_s=DEFAULT_PRESENCE_TTL_S,
+            )
+        return cls(hub, tokens, settings, metrics, clock, presence)
 
     async def start(self) -> None:
         await self.hub.start()
+        if self._presence is not None:
+            self._syncer = asyncio.create_task(self._sync_forever(), name="hookhub-presence")
 
     async def stop(self) -> None:
+        syncer, self._syncer = self._syncer, None
+        if syncer is not None:
+            syncer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await syncer
+        channels = self.hub.channel_names
         await self.hub.stop()
+        if self._presence is not None:
+            await self._presence.forget_node(channels)
+            await self._presence.close()
+
+    def _now(self) -> float:
+        return self._clock().timestamp()
+
+    async def sync_presence(self, *, everything: bool = False) -> None:
+        """Write this node's changed channels (or all of them) to the shared presence."""
+        store = self._presence
+        if store is None:
+            return
+        hub = self.hub
+        dirty = hub.take_dirty()
+        if everything:
+            dirty.update(hub.channel_names)
+        current = [hub.presence(channel) for channel in dirty]
+        try:
+            await store.write(
+                [p for p in current if p.connections],
+                [p.channel for p in current if not p.connections],
+                self._now(),
+            )
+        except BusError:
+            hub.mark_dirty(dirty)  # written on a later round, once Redis is back
+            raise
+
+    async def _sync_forever(self) -> None:
+        rounds_per_refresh = max(1, int(DEFAULT_REFRESH_S / PRESENCE_SYNC_S))
+        for round_number in itertools.count():
+            try:
+                await self.sync_presence(everything=round_number % rounds_per_refresh == 0)
+            except BusError:
+                log.warning("presence.redis_unreachable")
+            except Exception:
+                log.exception("presence.sync_failed")
+            await asyncio.sleep(PRESENCE_SYNC_S)
 
     async def authenticate(self, token: str | None) -> Grant:
         """What a connection token grants; :class:`AuthError` for a bad or missing one.
@@ -200,8 +273,22 @@ class RealtimeService:
         log.info("ws.broadcast", channel=target, message_id=message_id, type=message.get("type"))
         return message_id
 
-    def presence(self, channel: str) -> Presence:
-        return self.hub.presence(channel)
+    async def presence(self, channel: str) -> Presence:
+        """Who is connected to ``channel``, on every node (Redis) or on this one."""
+        local = self.hub.presence(channel)
+        if self._presence is None:
+            return local
+        # This node's part is read live; the others' from their last snapshot.
+        others = await self._presence.read(channel, self._now(), skip_node=self.hub.node_id)
+        return merge(channel, [local, others])
 
-    def channels(self) -> list[Presence]:
-        return self.hub.channels()
+    async def channels(self) -> list[Presence]:
+        """Every channel with subscribers, on every node (Redis) or on this one."""
+        local = {p.channel: p for p in self.hub.channels()}
+        if self._presence is None:
+            return list(local.values())
+        others = await self._presence.channels(self._now(), skip_node=self.hub.node_id)
+        merged = {p.channel: p for p in others}
+        for channel, mine in local.items():
+            merged[channel] = merge(channel, [mine, merged[channel]]) if channel in merged else mine
+        return [merged[channel] for channel in sorted(merged)]
