@@ -28,6 +28,7 @@ class FakeWriter:
         self.frames: list[bytes] = []
         self.buffered = 0
         self.closed: tuple[int, str] | None = None
+        self.socket: FakeSocket | None = None
 
     def write(self, frame: bytes) -> None:
         self.frames.append(frame)
@@ -36,7 +37,10 @@ class FakeWriter:
         return self.buffered
 
     def close(self, code: int, reason: str) -> None:
+        # As the real writer: the application's receive then returns a disconnect.
         self.closed = (code, reason)
+        if self.socket is not None:
+            self.socket.inbound.put_nowait({"type": "websocket.disconnect", "code": code})
 
     def messages(self) -> list[Any]:
         # A server text frame: 0x81, a length (7, 7+16 or 7+64 bits), then the payload.
@@ -56,6 +60,7 @@ class FakeSocket:
         self.scope: dict[str, Any] = {"extensions": {}}
         if writer is not None:
             self.scope["extensions"]["hookhub.frame_writer"] = writer
+            writer.socket = self
         self.sent: list[str] = []
         self.inbound: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.closed: tuple[int, str] | None = None

@@ -140,6 +140,10 @@ class Connection:
         return self.registered if self.registered is not None else self.grant.user
 
     @property
+    def has_writer(self) -> bool:
+        return self._writer is not None
+
+    @property
     def open(self) -> bool:
         return self.state is ConnectionState.OPEN
 

@@ -69,6 +69,8 @@ DEFAULT_RATE_BURST = 100
 TICK_INTERVAL_S = 1.0
 
 Monotonic = Callable[[], float]
+#: Encoded once for every keepalive sent.
+_PING = Outgoing.of(protocol.PING)
 
 
 @dataclass(frozen=True)
@@ -258,15 +260,22 @@ class Hub:
         connection.start()
         connection.send(protocol.CONNECTED)  # first, before anything published can be
         self._open(connection)
-        reader = asyncio.create_task(
-            self._read(connection), name=f"hookhub-ws-read:{connection.id}"
-        )
         try:
-            await connection.finished.wait()
+            if connection.has_writer:
+                # Closing through the frame writer ends ``receive`` with a disconnect, so the
+                # loop can run right here: no extra task per connection.
+                await self._read(connection)
+            else:
+                reader = asyncio.create_task(
+                    self._read(connection), name=f"hookhub-ws-read:{connection.id}"
+                )
+                try:
+                    await connection.finished.wait()
+                finally:
+                    reader.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await reader
         finally:
-            reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reader
             self._forget(connection)
             if connection.close_code is CloseCode.SLOW_CONSUMER:
                 self.slow_consumers += 1
@@ -464,7 +473,7 @@ class Hub:
                 connection.close(CloseCode.IDLE_TIMEOUT)
             elif now - connection.last_pinged >= ping_interval_s:
                 connection.last_pinged = now
-                connection.send(protocol.PING)
+                connection.push(_PING)
 
     async def _tick_forever(self) -> None:
         while True:
