@@ -22,7 +22,7 @@ import itertools
 import secrets
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -30,11 +30,11 @@ import structlog
 from starlette.websockets import WebSocket
 
 from hookhub.bus import EVENTS_TOPIC, Bus, Subscription
-from hookhub.clock import isoformat_z
 from hookhub.errors import BusError
 from hookhub.events import Event, new_id
 from hookhub.realtime import protocol
 from hookhub.realtime.auth import Grant
+from hookhub.realtime.channels import ChannelState, Publication, event_message
 from hookhub.realtime.connection import DEFAULT_MAX_QUEUE_BYTES, Connection, Outgoing
 from hookhub.realtime.history import Entry, History
 from hookhub.realtime.presence import Presence
@@ -86,59 +86,6 @@ class HubConfig:
     rate_burst: int = DEFAULT_RATE_BURST
 
 
-@dataclass
-class _Channel:
-    """A channel's local subscribers, by how they get messages."""
-
-    #: As published (seed shapes).
-    plain: set[Connection] = field(default_factory=set)
-    #: With ``channel`` and ``offset`` added, for clients that recover.
-    positioned: set[Connection] = field(default_factory=set)
-    #: Subscribing right now: what arrives meanwhile waits until history has been sent.
-    pending: dict[Connection, list[Publication]] = field(default_factory=dict)
-
-    def __len__(self) -> int:
-        return len(self.plain) + len(self.positioned) + len(self.pending)
-
-    def __contains__(self, connection: object) -> bool:
-        return (
-            connection in self.plain or connection in self.positioned or connection in self.pending
-        )
-
-
-@dataclass
-class Publication:
-    channel: str
-    message: dict[str, Any]
-    plain: Outgoing
-    position: Position | None
-    _positioned: Outgoing | None = None
-
-    @property
-    def offset(self) -> int | None:
-        return self.position.offset if self.position is not None else None
-
-    def positioned(self) -> Outgoing:
-        if self._positioned is None:
-            self._positioned = Outgoing.of(
-                protocol.positioned(self.message, self.channel, self.offset)
-            )
-        return self._positioned
-
-
-def event_message(event: Event) -> tuple[str, dict[str, Any]]:
-    """The channel an event goes to, and the message its subscribers get (seed 004 shape)."""
-    channel = event.channel or event.type
-    message = {
-        "type": event.type,
-        "payload": event.payload,
-        "timestamp": isoformat_z(event.occurred_at),
-        "id": event.id,
-        "channel": channel,
-    }
-    return channel, message
-
-
 class Hub:
     def __init__(
         self,
@@ -158,7 +105,7 @@ class Hub:
         self._bus = bus
         self._history = history
         self._monotonic = monotonic
-        self._channels: dict[str, _Channel] = {}
+        self._channels: dict[str, ChannelState] = {}
         self._firehose: set[Connection] = set()
         self._ids = itertools.count(1)
         self._subscriptions: list[Subscription] = []
@@ -298,8 +245,8 @@ class Hub:
         for channel in list(connection.channels):
             self._leave(connection, channel)
 
-    def _join(self, connection: Connection, channel: str, *, positioned: bool) -> _Channel:
-        state = self._channels.setdefault(channel, _Channel())
+    def _join(self, connection: Connection, channel: str, *, positioned: bool) -> ChannelState:
+        state = self._channels.setdefault(channel, ChannelState())
         state.plain.discard(connection)
         state.positioned.discard(connection)
         (state.positioned if positioned else state.plain).add(connection)
