@@ -15,14 +15,16 @@ last one each broadcast reaches), so the server always has work and no backlog b
 - **deliveries/s**: messages received by all clients, divided by the time from the first
   publish to the last receipt;
 - **p50/p99**: publish-to-receive, from just before the publish request to the client's read;
-- **server CPU µs/msg**: the server process's user+system CPU over the broadcasts, per delivered
-  message (publish requests included); **client CPU**: the load generator's share of its core,
-  which shows it is not the bottleneck;
+- **server CPU µs/msg**: the server process's CPU over the broadcasts, per delivered message
+  (publish requests included), split into user (the server's own code) and system (the kernel,
+  mostly the TCP send on loopback, which also delivers into the client's socket);
+- **client CPU**: the load generator's share of its core, which shows it is not the bottleneck;
 - **KiB/conn**: idle memory, the server's RSS with N clients connected and subscribed minus its
   RSS before the first one, over N.
 
-The servers: hookhub (``create_app`` on uvicorn with ``hookhub.realtime.transport``; clients on
-``/ws``, broadcasts through ``POST /api/internal/broadcast``); Node ``ws`` 8 (installed with npm
+The servers: hookhub (``hookhub serve`` on SQLite and the in-memory bus, which runs uvicorn with
+``hookhub.realtime.transport``; clients on ``/ws`` with a connection token for the broadcast
+channel, broadcasts through ``POST /api/internal/broadcast``); Node ``ws`` 8 (installed with npm
 into bench/realtime_node/ on first run) writing one pre-encoded frame per socket; the minimal
 apps of bench/realtime_servers.py (``writer``: hookhub's transport alone; ``send_text``:
 ``await send_text`` on each socket in turn); python-socketio 5 on uvicorn.
@@ -118,7 +120,8 @@ class Result:
     deliveries_per_s: float
     p50_ms: float
     p99_ms: float
-    server_cpu_us: float
+    server_user_us: float
+    server_system_us: float
     client_cpu_share: float
     kib_per_connection: float
 
@@ -126,10 +129,10 @@ class Result:
 # -- processes -----------------------------------------------------------------------------------
 
 
-def _cpu_s(pid: int) -> float:
-    """User plus system CPU seconds used so far by process ``pid``."""
+def _cpu_s(pid: int) -> tuple[float, float]:
+    """User and system CPU seconds used so far by process ``pid``."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS_PER_S
+    return int(fields[11]) / CLOCK_TICKS_PER_S, int(fields[12]) / CLOCK_TICKS_PER_S
 
 
 def _rss_bytes(pid: int) -> int:
@@ -274,7 +277,12 @@ class Probe:
 async def _measure(server: Server, connections: int, broadcasts: int) -> Result:
     for setup in server.setup:
         await asyncio.to_thread(
-            subprocess.run, setup, cwd=REPO_ROOT, env={**os.environ, **server.env}, check=True
+            subprocess.run,
+            setup,
+            cwd=REPO_ROOT,
+            env={**os.environ, **server.env},
+            check=True,
+            stdout=subprocess.DEVNULL,
         )
     command = [part.format(port=server.port) for part in server.command]
     async with _process(
@@ -331,8 +339,11 @@ async def _measure(server: Server, connections: int, broadcasts: int) -> Result:
             await probe.wait_for(broadcasts)
             # The load generator may still be reading: wait until it stops getting more.
             report = await _drain(clients, published_at)
-            server_cpu = _cpu_s(process.pid) - server_cpu
-            client_cpu = _cpu_s(clients.pid) - client_cpu
+            server_user, server_system = (
+                after - before
+                for after, before in zip(_cpu_s(process.pid), server_cpu, strict=True)
+            )
+            client_cpu = sum(_cpu_s(clients.pid)) - sum(client_cpu)
             await publisher.close()
             probe.client.close()
             await _ask_quietly(clients, "quit")
@@ -348,7 +359,8 @@ async def _measure(server: Server, connections: int, broadcasts: int) -> Result:
         deliveries_per_s=received / span_s if received else 0.0,
         p50_ms=report["p50_ms"],
         p99_ms=report["p99_ms"],
-        server_cpu_us=server_cpu / max(1, received) * 1e6,
+        server_user_us=server_user / max(1, received) * 1e6,
+        server_system_us=server_system / max(1, received) * 1e6,
         # The drain's quiet wait costs the clients nothing: count up to the last receipt.
         client_cpu_share=client_cpu / span_s if received else 0.0,
         kib_per_connection=kib,
@@ -462,7 +474,7 @@ def _table(results: list[Result]) -> Table:
         "deliveries/s",
         "p50 ms",
         "p99 ms",
-        "server CPU µs/msg",
+        "server CPU µs/msg (user + sys)",
         "client CPU",
         "KiB/conn idle",
         "vs node ws",
@@ -485,7 +497,8 @@ def _table(results: list[Result]) -> Table:
             f"{result.deliveries_per_s:,.0f}",
             f"{result.p50_ms:.1f}",
             f"{result.p99_ms:.1f}",
-            f"{result.server_cpu_us:.1f}",
+            f"{result.server_user_us + result.server_system_us:.1f} "
+            f"({result.server_user_us:.1f} + {result.server_system_us:.1f})",
             f"{result.client_cpu_share:.0%}",
             f"{result.kib_per_connection:.1f}",
             ratio,
