@@ -21,7 +21,9 @@ from hookhub.services import Services
 DESCRIPTION = (
     "Self-hosted webhook and WebSocket gateway for chat bots and their web apps. "
     "Admin endpoints take `Authorization: Bearer <token>`; errors are "
-    '`{"success": false, "message": ..., "errors"?: [...]}`.'
+    '`{"success": false, "message": ..., "errors"?: [...]}`. '
+    "WebSocket clients connect to `GET /ws?token=...` (not listed here; its protocol and close "
+    "codes are in the README)."
 )
 
 

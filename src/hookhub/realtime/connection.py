@@ -140,6 +140,12 @@ class Connection:
         return self.registered if self.registered is not None else self.grant.user
 
     @property
+    def queued_bytes(self) -> int:
+        """Bytes accepted for this connection and not yet handed to the socket."""
+        writer = self._writer
+        return writer.buffered_bytes() if writer is not None else self._queued_bytes
+
+    @property
     def has_writer(self) -> bool:
         return self._writer is not None
 

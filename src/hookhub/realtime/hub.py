@@ -207,6 +207,7 @@ class Hub:
         connection.start()
         connection.send(protocol.CONNECTED)  # first, before anything published can be
         self._open(connection)
+        log.info("ws.connected", connection_id=connection.id, user=grant.user, admin=grant.admin)
         try:
             if connection.has_writer:
                 # Closing through the frame writer ends ``receive`` with a disconnect, so the
@@ -227,6 +228,13 @@ class Hub:
             if connection.close_code is CloseCode.SLOW_CONSUMER:
                 self.slow_consumers += 1
             await connection.shutdown()
+            code = connection.close_code
+            log.info(
+                "ws.disconnected",
+                connection_id=connection.id,
+                by="server" if code is not None else "client",
+                code=int(code) if code is not None else None,
+            )
 
     def _open(self, connection: Connection) -> None:
         self.connections[connection.id] = connection

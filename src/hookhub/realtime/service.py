@@ -220,13 +220,20 @@ class RealtimeService:
 
     async def _sync_forever(self) -> None:
         rounds_per_refresh = max(1, int(DEFAULT_REFRESH_S / PRESENCE_SYNC_S))
+        reachable = True
         for round_number in itertools.count():
             try:
                 await self.sync_presence(everything=round_number % rounds_per_refresh == 0)
             except BusError:
-                log.warning("presence.redis_unreachable")
+                if reachable:  # once per outage, not once a second
+                    log.warning("presence.redis_unreachable")
+                reachable = False
             except Exception:
                 log.exception("presence.sync_failed")
+            else:
+                if not reachable:
+                    log.info("presence.redis_back")
+                reachable = True
             await asyncio.sleep(PRESENCE_SYNC_S)
 
     async def authenticate(self, token: str | None) -> Grant:
