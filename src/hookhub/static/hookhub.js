@@ -81,6 +81,7 @@
   /** Open the connection (and keep it open until close()). */
   HookhubClient.prototype.connect = function () {
     var self = this;
+    if (this._socket && this._socket.readyState <= 1) return Promise.resolve(); // connecting or open
     this._stopped = false;
     clearTimeout(this._retryTimer);
     return this._tokenValue().then(
