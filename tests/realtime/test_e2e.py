@@ -160,3 +160,23 @@ async def test_admin_feed_gets_events(make_server: Callable[..., HubServer]) -> 
         message = json.loads(await client.recv())
     assert message["id"] == event["id"]
     assert message["channel"] == "ticket.created"
+
+
+async def test_server_pings_and_closes_a_silent_client(
+    make_server: Callable[..., HubServer],
+) -> None:
+    # Short intervals instead of 25 s and 75 s; the sequence is what the defaults do.
+    server = make_server(realtime_ping_interval_s=0.1, realtime_idle_timeout_s=0.5)
+    async with await _connect(server, mint()) as silent, await _connect(server, mint()) as alive:
+        assert json.loads(await silent.recv()) == {"type": "ping"}
+        while True:  # the live client answers every ping, so it is never idle
+            assert json.loads(await alive.recv()) == {"type": "ping"}
+            await alive.send('{"type":"pong"}')
+            if silent.close_code is not None:
+                break
+        with pytest.raises(ConnectionClosed) as closed:
+            await _read_until_closed(silent)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4408
+        await alive.send('{"type":"ping"}')
+        while json.loads(await alive.recv()) != {"type": "pong"}:
+            pass

@@ -65,7 +65,7 @@ DEFAULT_IDLE_TIMEOUT_S = 75.0
 DEFAULT_MAX_SUBSCRIPTIONS = 128
 DEFAULT_RATE_PER_S = 50.0
 DEFAULT_RATE_BURST = 100
-#: How often the keepalive sweep runs.
+#: How often the keepalive sweep runs at most (more often for shorter intervals).
 TICK_INTERVAL_S = 1.0
 
 Monotonic = Callable[[], float]
@@ -430,9 +430,15 @@ class Hub:
                 connection.last_pinged = now
                 connection.push(_PING)
 
+    @property
+    def _tick_interval_s(self) -> float:
+        # Twice per interval, so a ping or a close is never much later than configured.
+        periods = [self.config.ping_interval_s, self.config.idle_timeout_s or TICK_INTERVAL_S]
+        return min(TICK_INTERVAL_S, *(period / 2 for period in periods))
+
     async def _tick_forever(self) -> None:
         while True:
-            await asyncio.sleep(TICK_INTERVAL_S)
+            await asyncio.sleep(self._tick_interval_s)
             try:
                 self.tick()
                 sweep = getattr(self._history, "sweep", None)
