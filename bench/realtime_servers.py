@@ -63,13 +63,13 @@ class Broadcaster:
     """The shared shape of ``writer`` and ``send_text``: a set of connections, a publish route."""
 
     def __init__(self) -> None:
-        self.sockets: dict[WebSocket, FrameWriter] = {}
+        self.sockets: dict[WebSocket, FrameWriter | None] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket":
             websocket = WebSocket(scope, receive, send)  # type: ignore[arg-type]
             await websocket.accept()
-            self.sockets[websocket] = scope["extensions"][FRAME_WRITER_EXTENSION]
+            self.sockets[websocket] = scope["extensions"].get(FRAME_WRITER_EXTENSION)
             try:
                 while True:
                     await websocket.receive_text()
@@ -94,6 +94,7 @@ class WriterBroadcaster(Broadcaster):
         frame = encode_text_frame(body)
         sent = 0
         for writer in list(self.sockets.values()):
+            assert writer is not None, "run with hookhub's transport"
             if writer.buffered_bytes() > MAX_BUFFERED_BYTES:
                 writer.close(SLOW_CONSUMER_CODE, "slow consumer")
                 continue
@@ -131,8 +132,11 @@ def socketio_app() -> Any:
 
 
 def serve(kind: str) -> None:
+    """Serve ``kind``; ``send_text@wsproto`` (or ``@websockets``) runs that app on another of
+    uvicorn's WebSocket protocols instead of hookhub's, to compare them."""
     from hookhub.realtime.transport import uvicorn_options
 
+    kind, _, base_protocol = kind.partition("@")
     apps: dict[str, Callable[[], Any]] = {
         "writer": WriterBroadcaster,
         "send_text": SendTextBroadcaster,
@@ -151,7 +155,13 @@ def serve(kind: str) -> None:
         lifespan="off",
         interface="asgi3",
         backlog=LISTEN_BACKLOG,
-        **(uvicorn_options() if kind != "socketio" else {}),
+        **(
+            {"ws": base_protocol, "ws_per_message_deflate": False}
+            if base_protocol
+            else uvicorn_options()
+            if kind != "socketio"
+            else {}
+        ),
     )
     uvicorn.Server(config).run(sockets=[listener])
 
