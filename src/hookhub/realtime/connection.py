@@ -102,8 +102,31 @@ class Connection:
     """A client connection; the hub owns it from accept to close.
 
     ``close`` may be called any number of times from anywhere (a fan-out loop, the keepalive
-    sweep, the reader); the first call decides the close code, and ``finished`` is set.
+    sweep, the reader); the first call decides the close code and ends :meth:`wait_closed`.
+
+    Slotted, and the fallback path's queue and events exist only on connections that use it:
+    an idle connection should cost little (thousands of them are idle most of the time).
     """
+
+    __slots__ = (
+        "_finished",
+        "_max_queue_bytes",
+        "_queue",
+        "_queued_bytes",
+        "_sender",
+        "_wakeup",
+        "_writer",
+        "budget",
+        "channels",
+        "close_code",
+        "grant",
+        "id",
+        "last_heard",
+        "last_pinged",
+        "registered",
+        "state",
+        "websocket",
+    )
 
     def __init__(
         self,
@@ -127,12 +150,13 @@ class Connection:
         self.close_code: CloseCode | None = None
         self.last_heard = now
         self.last_pinged = now
-        self.finished = asyncio.Event()
+        self._finished: asyncio.Event | None = None
         self._max_queue_bytes = max_queue_bytes
         self._writer: FrameWriter | None = None
-        self._queue: deque[Outgoing] = deque()
+        # The fallback path's state, made by start() when there is no frame writer.
+        self._queue: deque[Outgoing] | None = None
         self._queued_bytes = 0
-        self._wakeup = asyncio.Event()
+        self._wakeup: asyncio.Event | None = None
         self._sender: asyncio.Task[None] | None = None
 
     @property
@@ -160,7 +184,22 @@ class Connection:
         if writer is not None:
             self._writer = writer
         else:
+            self._queue = deque()
+            self._wakeup = asyncio.Event()
             self._sender = asyncio.create_task(self._send_forever(), name=f"hookhub-ws:{self.id}")
+
+    async def wait_closed(self) -> None:
+        """Return once the connection is closing, from either side."""
+        if self._finished is None:
+            self._finished = asyncio.Event()
+        if self.state is ConnectionState.OPEN:
+            await self._finished.wait()
+
+    def _wake(self) -> None:
+        if self._wakeup is not None:
+            self._wakeup.set()
+        if self._finished is not None and self.state is not ConnectionState.OPEN:
+            self._finished.set()
 
     def send(self, message: dict[str, Any]) -> None:
         """Send one message of this connection's own (a reply); never waits."""
@@ -182,9 +221,12 @@ class Connection:
         if self._queued_bytes > self._max_queue_bytes:
             self.close(CloseCode.SLOW_CONSUMER)
             return
-        self._queue.append(out)
+        queue = self._queue
+        if queue is None:
+            raise RuntimeError("push() before start()")
+        queue.append(out)
         self._queued_bytes += len(out.data)
-        self._wakeup.set()
+        self._wake()
 
     def close(self, code: CloseCode) -> None:
         """Start closing with ``code``; the socket itself is closed by :meth:`shutdown`.
@@ -202,18 +244,15 @@ class Connection:
             self._writer.close(code, CLOSE_REASONS[code])
         elif code is CloseCode.SLOW_CONSUMER:
             self._stop_sender()
-            self._queue.clear()
-            self._queued_bytes = 0
-        self._wakeup.set()
-        self.finished.set()
+            self._drop_queue()
+        self._wake()
 
     def disconnected(self) -> None:
         """The peer went away (or the socket failed): nothing more can be sent."""
         if self.state is ConnectionState.OPEN:
             self.state = ConnectionState.CLOSING
             self._stop_sender()
-        self._wakeup.set()
-        self.finished.set()
+        self._wake()
 
     async def shutdown(self) -> None:
         """Finish sending (bounded), then close the socket through ASGI if the server chose to.
@@ -230,9 +269,13 @@ class Connection:
                 if code is not None and self._writer is None:
                     await self.websocket.close(code, CLOSE_REASONS[code])
         self._stop_sender()
-        self._queue.clear()
-        self._queued_bytes = 0
+        self._drop_queue()
         self.state = ConnectionState.CLOSED
+
+    def _drop_queue(self) -> None:
+        if self._queue is not None:
+            self._queue.clear()
+        self._queued_bytes = 0
 
     def _stop_sender(self) -> None:
         sender, self._sender = self._sender, None
@@ -240,16 +283,19 @@ class Connection:
             sender.cancel()
 
     async def _send_forever(self) -> None:
+        queue, wakeup = self._queue, self._wakeup
+        if queue is None or wakeup is None:
+            raise RuntimeError("the sender runs only on the fallback path")
         try:
             while True:
-                while self._queue:
-                    out = self._queue.popleft()
+                while queue:
+                    out = queue.popleft()
                     self._queued_bytes -= len(out.data)
                     await self.websocket.send_text(out.text())
                 if self.state is not ConnectionState.OPEN:
                     return  # closing: everything queued before the close has gone out
-                self._wakeup.clear()
-                await self._wakeup.wait()
+                wakeup.clear()
+                await wakeup.wait()
         except asyncio.CancelledError:
             raise
         except Exception as exc:

@@ -218,7 +218,7 @@ class Hub:
                     self._read(connection), name=f"hookhub-ws-read:{connection.id}"
                 )
                 try:
-                    await connection.finished.wait()
+                    await connection.wait_closed()
                 finally:
                     reader.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
