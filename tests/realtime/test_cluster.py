@@ -246,17 +246,26 @@ async def test_nodes_survive_a_redis_restart(
     try:
         for node in (a, b):
             await asyncio.to_thread(node.start)
-        token = mint(channels=["broadcast"])
+        token = mint(channels=["broadcast", "alerts"])
         on_a, on_b = await _client(a, token), await _client(b, token)
+        await on_a.send('{"type":"subscribe","channel":"alerts"}')
+        await _next(on_a, type="subscribed")
         await _until_linked(a, on_b, RECONNECT_WAIT_S)
 
         server.kill()
-        # Local clients are still served while Redis is away...
+        # Local clients are still served while Redis is away: pings, broadcasts and events.
         await on_a.send('{"type":"ping"}')
         assert await _next(on_a) == {"type": "pong"}
         async with httpx.AsyncClient(base_url=a.http, headers=SECRET) as http:
-            away = await http.post("/api/internal/broadcast", json={"type": "lost"})
-        assert away.status_code == 503  # ...and a broadcast that cannot go out says so
+            away = await http.post("/api/internal/broadcast", json={"type": "local"})
+        # The caller learns that the other nodes' clients could not be reached.
+        assert away.status_code == 503
+        assert away.json()["message"] == "bus unreachable: delivered to this node's clients only"
+        assert await _next(on_a) == {"type": "local"}
+        async with httpx.AsyncClient(base_url=a.http, headers=ADMIN) as http:
+            stored = await http.post("/events", json={"type": "disk.full", "channel": "alerts"})
+        assert stored.status_code == 201  # stored: the event itself is not lost
+        assert (await _next(on_a))["id"] == stored.json()["id"]
 
         server.start()
         await server.wait_ready()

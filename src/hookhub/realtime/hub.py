@@ -142,11 +142,17 @@ class Hub:
     async def publish(self, channel: str, message: dict[str, Any]) -> str:
         """Send ``message`` to ``channel``'s subscribers on every process; its message id.
 
-        Raises :class:`~hookhub.errors.BusError` when the bus cannot take it.
+        Raises :class:`~hookhub.errors.BusError` when the bus cannot take it, after handing
+        the message to this process's own subscribers.
         """
         message_id = new_id()
         envelope = {"id": message_id, "channel": channel, "message": message}
-        await self._bus.publish(REALTIME_TOPIC, orjson.dumps(envelope))
+        try:
+            await self._bus.publish(REALTIME_TOPIC, orjson.dumps(envelope))
+        except BusError as exc:
+            # Redis is away: this process's own clients still get it; the others cannot.
+            await self.deliver(channel, message, message_id=message_id)
+            raise BusError("bus unreachable: delivered to this node's clients only") from exc
         return message_id
 
     async def _on_publish(self, _topic: str, data: bytes) -> None:
@@ -154,7 +160,10 @@ class Hub:
         await self.deliver(envelope["channel"], envelope["message"], message_id=envelope["id"])
 
     async def _on_event(self, _topic: str, data: bytes) -> None:
-        event = Event.from_json(data)
+        await self.deliver_event(Event.from_json(data))
+
+    async def deliver_event(self, event: Event) -> None:
+        """Deliver an event to this process's subscribers of its channel."""
         channel, message = event_message(event)
         await self.deliver(channel, message, message_id=event.id)
 

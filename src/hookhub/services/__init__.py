@@ -75,6 +75,7 @@ class Services:
         realtime = RealtimeService.build(
             settings, bus=bus, tokens=tokens, metrics=metrics, clock=clock
         )
+        publisher.local_fallback = realtime.hub.deliver_event
         return cls(
             settings=settings,
             db=db,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import structlog
@@ -16,12 +17,18 @@ from hookhub.store.repositories import EventRepository
 log = structlog.get_logger(__name__)
 
 
+LocalDelivery = Callable[[Event], Awaitable[None]]
+
+
 class EventPublisher:
     def __init__(self, events: EventRepository, bus: Bus, metrics: Metrics, clock: Clock) -> None:
         self._events = events
         self._bus = bus
         self._metrics = metrics
         self._clock = clock
+        #: Called with an event the bus could not take, so this process's own WebSocket
+        #: clients still get it while Redis is away (set by Services to the hub).
+        self.local_fallback: LocalDelivery | None = None
 
     async def publish(
         self,
@@ -54,3 +61,5 @@ class EventPublisher:
         except BusError:
             self._metrics.bus_publish_failures.inc()
             log.warning("event.bus_unreachable", event_id=event.id)
+            if self.local_fallback is not None:
+                await self.local_fallback(event)
