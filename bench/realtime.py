@@ -36,7 +36,6 @@ BENCHMARKS.md are from the full sizes (scale 1).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import secrets
 import shutil
@@ -45,7 +44,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -55,21 +53,31 @@ import orjson
 from rich.console import Console
 from rich.table import Table
 
-from bench.realtime_client import FrameClient, Records, open_client, raise_open_files_limit
+from bench.realtime_client import Records, open_client, raise_open_files_limit
+from bench.realtime_drive import (
+    START_TIMEOUT_S,
+    Probe,
+    Publisher,
+    ask,
+    ask_quietly,
+    cpu_s,
+    pinned,
+    process_running,
+    read_line,
+    rss_bytes,
+)
 from hookhub.realtime.auth import mint
 
 SCALE = float(os.environ.get("HOOKHUB_BENCH_SCALE", "1"))
 #: (connections, broadcasts) at scale 1: the issue's 1,000 clients x 1,000 broadcasts, and
 #: 5,000 clients with fewer broadcasts, for about the same number of deliveries.
 SIZES = ((1_000, 1_000), (5_000, 200))
-PAYLOAD_BYTES = 100
 #: hookhub's default HOOKHUB_REALTIME_BROADCAST_CHANNEL.
 BROADCAST_CHANNEL = "broadcast"
 SERVER_CORE = "0"
 CLIENT_CORE = "1"
 #: How many broadcasts the publisher may run ahead of the probe client.
 LEAD = 2
-START_TIMEOUT_S = 60.0
 CONNECT_TIMEOUT_S = 300.0
 WARM_TRIES = 200
 WARM_PAUSE_S = 0.05
@@ -77,14 +85,11 @@ WARM_PAUSE_S = 0.05
 IDLE_SETTLE_S = 1.0
 #: The load generator may trail the probe; stop waiting once nothing arrives for this long.
 DRAIN_QUIET_S = 3.0
-PROBE_TIMEOUT_S = 60.0
 #: The issue's goals.
 GOAL_P99_MS = 100.0
 GOAL_KIB_PER_CONNECTION = 20.0
 REPO_ROOT = Path(__file__).resolve().parent.parent
 NODE_DIR = Path(__file__).resolve().parent / "realtime_node"
-CLOCK_TICKS_PER_S = os.sysconf("SC_CLK_TCK")
-PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
 
 
 def _scaled(count: int) -> int:
@@ -126,151 +131,6 @@ class Result:
     kib_per_connection: float
 
 
-# -- processes -----------------------------------------------------------------------------------
-
-
-def _cpu_s(pid: int) -> tuple[float, float]:
-    """User and system CPU seconds used so far by process ``pid``."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return int(fields[11]) / CLOCK_TICKS_PER_S, int(fields[12]) / CLOCK_TICKS_PER_S
-
-
-def _rss_bytes(pid: int) -> int:
-    return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE_BYTES
-
-
-def _pinned(core: str, *command: str) -> list[str]:
-    # taskset execs the command, so the child's pid is the server's own.
-    return ["taskset", "-c", core, *command]
-
-
-@contextlib.asynccontextmanager
-async def _process(
-    command: list[str], env: dict[str, str] | None = None, *, stdout: bool = True
-) -> AsyncIterator[asyncio.subprocess.Process]:
-    process = await asyncio.create_subprocess_exec(
-        *command,
-        cwd=REPO_ROOT,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE if stdout else asyncio.subprocess.DEVNULL,
-        env={**os.environ, **(env or {})},
-        limit=1 << 24,
-    )
-    try:
-        yield process
-    finally:
-        if process.returncode is None:
-            process.terminate()
-            try:
-                await asyncio.wait_for(process.wait(), 10)
-            except TimeoutError:
-                process.kill()
-                await process.wait()
-
-
-async def _line(process: asyncio.subprocess.Process, timeout_s: float) -> str:
-    if process.stdout is None:
-        raise RuntimeError("stdout is not piped")
-    line = await asyncio.wait_for(process.stdout.readline(), timeout_s)
-    if not line:
-        raise RuntimeError(f"process {process.pid} ended (exit code {process.returncode})")
-    return line.decode().strip()
-
-
-async def _ask(process: asyncio.subprocess.Process, command: str) -> str:
-    if process.stdin is None:
-        raise RuntimeError("stdin is not piped")
-    process.stdin.write(command.encode() + b"\n")
-    await process.stdin.drain()
-    return await _line(process, PROBE_TIMEOUT_S)
-
-
-# -- publishing ------------------------------------------------------------------------------------
-
-
-class Publisher:
-    """One keep-alive HTTP/1.1 connection, one request at a time."""
-
-    def __init__(self, port: int, server: Server) -> None:
-        self._port = port
-        self._server = server
-        self._reader: asyncio.StreamReader | None = None
-        self._writer: asyncio.StreamWriter | None = None
-
-    async def publish(self, seq: int) -> None:
-        # A 100-byte payload object; the sequence number is how clients tell broadcasts apart.
-        head = {"type": "bench.tick", "seq": seq, "pad": ""}
-        pad = PAYLOAD_BYTES - len(orjson.dumps(head))
-        body = orjson.dumps({**head, "pad": "x" * max(0, pad)})
-        headers = "".join(f"{name}: {value}\r\n" for name, value in self._server.publish_headers)
-        request = (
-            f"POST {self._server.publish_path} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
-            f"{headers}\r\n".encode()
-            + body
-        )
-        status_line, answer = await self._request(request)
-        if not status_line:
-            # The server closed the idle keep-alive connection (uvicorn and Node after 5 s,
-            # while clients connect): the request was not read, so send it again.
-            self._writer = None
-            status_line, answer = await self._request(request)
-        if b" 200 " not in status_line:
-            raise RuntimeError(f"publish answered {status_line!r}: {answer[:200]!r}")
-
-    async def _request(self, request: bytes) -> tuple[bytes, bytes]:
-        if self._writer is None:
-            await self._connect()
-        assert self._reader is not None
-        assert self._writer is not None
-        self._writer.write(request)
-        try:
-            status_line = await self._reader.readline()
-        except ConnectionError:
-            return b"", b""
-        length = 0
-        while (line := await self._reader.readline()) not in (b"\r\n", b""):
-            name, _, value = line.decode().partition(":")
-            if name.strip().lower() == "content-length":
-                length = int(value)
-        return status_line, await self._reader.readexactly(length)
-
-    async def _connect(self) -> None:
-        # The Python servers print their port before uvicorn listens on it.
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while True:
-            try:
-                self._reader, self._writer = await asyncio.open_connection("127.0.0.1", self._port)
-                return
-            except ConnectionRefusedError:
-                if time.monotonic() > deadline:
-                    raise
-                await asyncio.sleep(0.05)
-
-    async def close(self) -> None:
-        if self._writer is not None:
-            self._writer.close()
-
-
-class Probe:
-    """One more client, connected after all the others, so each broadcast reaches it last."""
-
-    def __init__(self) -> None:
-        self.highest = -1
-        self._changed = asyncio.Event()
-        self.client: FrameClient | None = None
-
-    def seen(self, seq: int) -> None:
-        self.highest = max(self.highest, seq)
-        self._changed.set()
-
-    async def wait_for(self, seq: int) -> None:
-        async with asyncio.timeout(PROBE_TIMEOUT_S):
-            while self.highest < seq:
-                self._changed.clear()
-                await self._changed.wait()
-
-
 # -- one scenario ----------------------------------------------------------------------------------
 
 
@@ -285,14 +145,14 @@ async def _measure(server: Server, connections: int, broadcasts: int) -> Result:
             stdout=subprocess.DEVNULL,
         )
     command = [part.format(port=server.port) for part in server.command]
-    async with _process(
-        _pinned(SERVER_CORE, *command), server.env, stdout=server.port is None
+    async with process_running(
+        pinned(SERVER_CORE, *command), server.env, stdout=server.port is None
     ) as process:
-        port = server.port or int(await _line(process, START_TIMEOUT_S))
-        publisher = Publisher(port, server)
+        port = server.port or int(await read_line(process, START_TIMEOUT_S))
+        publisher = Publisher(port, server.publish_path, server.publish_headers)
         await publisher.publish(0)  # with no clients: warms the publish path
         await asyncio.sleep(IDLE_SETTLE_S)
-        rss_before = _rss_bytes(process.pid)
+        rss_before = rss_bytes(process.pid)
         options = {
             "host": "127.0.0.1",
             "port": port,
@@ -307,8 +167,8 @@ async def _measure(server: Server, connections: int, broadcasts: int) -> Result:
             "bench.realtime_client",
             orjson.dumps(options).decode(),
         ]
-        async with _process(_pinned(CLIENT_CORE, *client_command)) as clients:
-            connected, failed = map(int, (await _line(clients, CONNECT_TIMEOUT_S)).split()[1:])
+        async with process_running(pinned(CLIENT_CORE, *client_command)) as clients:
+            connected, failed = map(int, (await read_line(clients, CONNECT_TIMEOUT_S)).split()[1:])
             probe = Probe()
             probe.client = await open_client(
                 "127.0.0.1",
@@ -322,16 +182,16 @@ async def _measure(server: Server, connections: int, broadcasts: int) -> Result:
             for _ in range(WARM_TRIES):
                 await publisher.publish(0)
                 await asyncio.sleep(WARM_PAUSE_S)
-                if int(await _ask(clients, "warm")) == connected and probe.highest == 0:
+                if int(await ask(clients, "warm")) == connected and probe.highest == 0:
                     break
             else:
                 raise RuntimeError(f"{server.name}: not every client had the warm-up broadcast")
             await asyncio.sleep(IDLE_SETTLE_S)
-            kib = (_rss_bytes(process.pid) - rss_before) / 1024 / (connected + 1)
+            kib = (rss_bytes(process.pid) - rss_before) / 1024 / (connected + 1)
 
             published_at = [0.0] * (broadcasts + 1)
-            server_cpu = _cpu_s(process.pid)
-            client_cpu = _cpu_s(clients.pid)
+            server_before = cpu_s(process.pid)
+            client_before = sum(cpu_s(clients.pid))
             for seq in range(1, broadcasts + 1):
                 await probe.wait_for(seq - LEAD)
                 published_at[seq] = time.time()
@@ -341,12 +201,12 @@ async def _measure(server: Server, connections: int, broadcasts: int) -> Result:
             report = await _drain(clients, published_at)
             server_user, server_system = (
                 after - before
-                for after, before in zip(_cpu_s(process.pid), server_cpu, strict=True)
+                for after, before in zip(cpu_s(process.pid), server_before, strict=True)
             )
-            client_cpu = sum(_cpu_s(clients.pid)) - sum(client_cpu)
+            client_cpu = sum(cpu_s(clients.pid)) - client_before
             await publisher.close()
             probe.client.close()
-            await _ask_quietly(clients, "quit")
+            await ask_quietly(clients, "quit")
     received = report["received"]
     expected = connected * broadcasts
     span_s = report["last_at"] - published_at[1] if received else float("nan")
@@ -371,18 +231,11 @@ async def _drain(clients: asyncio.subprocess.Process, published_at: list[float])
     times = orjson.dumps(published_at).decode()
     last = -1
     while True:
-        report: dict[str, Any] = orjson.loads(await _ask(clients, f"report {times}"))
+        report: dict[str, Any] = orjson.loads(await ask(clients, f"report {times}"))
         if report["received"] == last:
             return report
         last = report["received"]
         await asyncio.sleep(DRAIN_QUIET_S if last else 0.1)
-
-
-async def _ask_quietly(process: asyncio.subprocess.Process, command: str) -> None:
-    if process.stdin is not None:
-        process.stdin.write(command.encode() + b"\n")
-        with contextlib.suppress(ConnectionError):
-            await process.stdin.drain()
 
 
 # -- the servers --------------------------------------------------------------------------------
