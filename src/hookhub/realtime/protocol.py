@@ -71,7 +71,6 @@ class ErrorCode(StrEnum):
     FORBIDDEN = "forbidden"
     TOO_MANY_SUBSCRIPTIONS = "too_many_subscriptions"
     NOT_REGISTERED = "not_registered"
-    UNAVAILABLE = "unavailable"
 
 
 class ProtocolError(Exception):
