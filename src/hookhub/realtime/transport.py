@@ -1,10 +1,10 @@
 """Prepared WebSocket frames, written straight to each connection's transport.
 
 A broadcast to N connections through ASGI costs N ``websocket.send`` calls, each one a coroutine,
-an encode and a frame build: about 28 µs of server CPU per delivered message on a 2-core machine,
-where a loop writing one prepared frame costs under 10 µs (BENCHMARKS.md, "Where the time goes").
-So the hub encodes a message once (``encode_text_frame``) and hands the same bytes to every
-receiver's ``FrameWriter.write``.
+an encode and a frame build: 8 to 9 µs of Python per delivered message, where writing one
+prepared frame costs 2 to 3 µs, beside the kernel's 6 to 10 µs for the send itself
+(BENCHMARKS.md, "Where the time goes (real-time)"). So the hub encodes a message once
+(``encode_text_frame``) and hands the same bytes to every receiver's ``FrameWriter.write``.
 
 uvicorn keeps doing everything else: its websockets-sansio protocol runs the handshake, keepalive
 pings, receiving, and the ordinary ASGI ``send``. ``FrameWriterProtocol`` only adds the writer to
