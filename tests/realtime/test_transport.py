@@ -167,6 +167,21 @@ def test_written_frames_interleave_with_asgi_messages_in_order(loop_name: str) -
 
 
 @pytest.mark.parametrize("loop_name", LOOPS)
+def test_compression_is_never_negotiated(loop_name: str) -> None:
+    async def scenario() -> None:
+        app = App()
+        # The websockets client offers permessage-deflate by default; prepared frames are sent
+        # as they are, so the server must decline it.
+        async with serving(app) as (_server, url), connect(f"{url}/ws") as client:
+            connection = await app.connections.get()
+            assert client.protocol.extensions == []
+            connection.writer.write(encode_text_frame(b"plain"))
+            assert await client.recv() == "plain"
+
+    run_on(loop_name, scenario)
+
+
+@pytest.mark.parametrize("loop_name", LOOPS)
 def test_close_sends_the_code_and_drops_later_frames(loop_name: str) -> None:
     async def scenario() -> None:
         app = App()
