@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 
-from bench import outbound, publish
+from bench import outbound, publish, realtime
 
 
 def main() -> None:
     asyncio.run(publish.main())
     asyncio.run(outbound.main())
+    asyncio.run(realtime.main())
 
 
 if __name__ == "__main__":

@@ -138,3 +138,31 @@ def test_allowed_cidrs_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("HOOKHUB_OUTBOUND_ALLOWED_CIDRS", "10.1.0.0/16,nope")
     with pytest.raises(ConfigError, match="HOOKHUB_OUTBOUND_ALLOWED_CIDRS: 'nope' is not a CIDR"):
         load_settings()
+
+
+@pytest.mark.parametrize(
+    ("env", "value"),
+    [
+        ("HOOKHUB_REALTIME_HISTORY_SIZE", "-1"),
+        ("HOOKHUB_REALTIME_HISTORY_SIZE", "100001"),
+        ("HOOKHUB_REALTIME_MAX_QUEUE_BYTES", "0"),
+        ("HOOKHUB_REALTIME_IDLE_TIMEOUT_S", "-5"),
+        ("HOOKHUB_REALTIME_BROADCAST_CHANNEL", "has space"),
+        ("HOOKHUB_REDIS_KEY_PREFIX", ""),
+    ],
+)
+def test_bad_realtime_settings_name_the_setting(
+    env: str, value: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(env, value)
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert caught.value.message.startswith(f"{env}: ")
+
+
+def test_realtime_defaults() -> None:
+    settings = load_settings()
+    assert settings.realtime_broadcast_channel == "broadcast"
+    assert settings.realtime_max_queue_bytes == 1024 * 1024
+    assert settings.realtime_max_message_bytes == 64 * 1024
+    assert settings.realtime_ping_interval_s == 25

@@ -15,12 +15,15 @@ from hookhub.errors import ConfigError
 from hookhub.http.errors import install_error_handlers
 from hookhub.http.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from hookhub.http.routes import admin, events, system, webhooks
+from hookhub.realtime import routes as realtime
 from hookhub.services import Services
 
 DESCRIPTION = (
     "Self-hosted webhook and WebSocket gateway for chat bots and their web apps. "
     "Admin endpoints take `Authorization: Bearer <token>`; errors are "
-    '`{"success": false, "message": ..., "errors"?: [...]}`.'
+    '`{"success": false, "message": ..., "errors"?: [...]}`. '
+    "WebSocket clients connect to `GET /ws?token=...` (not listed here; its protocol and close "
+    "codes are in the README)."
 )
 
 
@@ -54,6 +57,8 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> FastAPI:
     app.include_router(events.router)
     app.include_router(admin.router)
     app.include_router(webhooks.router)
+    for router in realtime.ROUTERS:
+        app.include_router(router)
     for router in automations.ROUTERS:
         app.include_router(router)
     # Added last runs first: the request context wraps everything, including the 413.

@@ -24,6 +24,7 @@ from pydantic_settings import (
 )
 
 from hookhub.errors import ConfigError
+from hookhub.events import CHANNEL_PATTERN, MAX_CHANNEL_CHARS
 from hookhub.store.url import masked, normalise_database_url
 
 ENV_PREFIX = "HOOKHUB_"
@@ -34,6 +35,8 @@ DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///hookhub.db"
 DEFAULT_ADMIN_TOKEN_FILE = Path(".hookhub-admin-token")
 #: Seconds a delivery lease lasts beyond the longest possible attempt.
 LEASE_MARGIN_S = 1.0
+#: Messages kept per channel at most: recovery reads them all in one go.
+MAX_HISTORY_SIZE = 10_000
 SECRET_FIELDS = ("admin_token", "internal_secret", "token_secret")
 
 
@@ -51,6 +54,8 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=0, le=65535)
     database_url: str = DEFAULT_DATABASE_URL
     redis_url: str | None = None
+    #: Put before every Redis key and channel, so deployments can share one Redis.
+    redis_key_prefix: str = Field(default="hookhub:", min_length=1, max_length=64)
     admin_token: SecretStr | None = None
     internal_secret: SecretStr | None = None
     token_secret: SecretStr | None = None
@@ -71,6 +76,21 @@ class Settings(BaseSettings):
     outbound_lease_s: float = Field(default=60.0, gt=0)
     outbound_poll_interval_s: float = Field(default=1.0, gt=0)
     outbound_max_in_flight: int = Field(default=64, gt=0)
+
+    # Real-time hub (WebSocket).
+    realtime_broadcast_channel: str = Field(
+        default="broadcast", min_length=1, max_length=MAX_CHANNEL_CHARS, pattern=CHANNEL_PATTERN
+    )
+    realtime_history_size: int = Field(default=100, ge=0, le=MAX_HISTORY_SIZE)
+    realtime_history_ttl_s: float = Field(default=600.0, gt=0)
+    realtime_max_queue_bytes: int = Field(default=1024 * 1024, gt=0)
+    realtime_max_message_bytes: int = Field(default=64 * 1024, gt=0)
+    realtime_ping_interval_s: float = Field(default=25.0, gt=0)
+    realtime_idle_timeout_s: float = Field(default=75.0, ge=0)
+    realtime_max_subscriptions: int = Field(default=128, gt=0)
+    realtime_rate_per_s: float = Field(default=50.0, gt=0)
+    realtime_rate_burst: int = Field(default=100, ge=1)
+    realtime_token_ttl_s: float = Field(default=24 * 3600.0, gt=0)
 
     @field_validator("database_url")
     @classmethod

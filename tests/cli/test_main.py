@@ -115,3 +115,33 @@ def test_serve_without_admin_token_refuses_to_start(
     result = runner.invoke(app, ["serve", "--port", "1"])
     assert result.exit_code == 1
     assert "HOOKHUB_ADMIN_TOKEN: required" in result.output
+
+
+def test_token_ws_prints_a_connection_token(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import UTC, datetime
+
+    from hookhub.realtime import auth
+
+    token_secret = "cli-token-secret-" + "t" * 32
+    monkeypatch.setenv("HOOKHUB_TOKEN_SECRET", token_secret)
+    result = runner.invoke(
+        app, ["token", "ws", "--user", "u1", "--channels", "shop:*", "--channels", "a,b"]
+    )
+    assert result.exit_code == 0, result.output
+    token = result.stdout.strip()
+    grant = auth.verify(token_secret, token, now=datetime.now(UTC))
+    assert grant.user == "u1"
+    assert grant.patterns == ("shop:*", "a", "b")
+    bad = runner.invoke(app, ["token", "ws", "--channels", "no spaces"])
+    assert bad.exit_code == 1 and "channel pattern" in bad.output
+
+
+def test_token_ws_needs_the_token_secret(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("HOOKHUB_TOKEN_SECRET", raising=False)
+    result = runner.invoke(app, ["token", "ws"])
+    assert result.exit_code == 1
+    assert "HOOKHUB_TOKEN_SECRET" in result.output

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shutil
 import socket
 import time
@@ -296,9 +297,11 @@ def routed_operations(app: FastAPI) -> set[tuple[str, str]]:
     for route in routes:
         if not getattr(route, "include_in_schema", False):
             continue
+        # OpenAPI names a parameter without its converter: {channel:path} is {channel}.
+        path = re.sub(r"\{(\w+):\w+\}", r"{\1}", getattr(route, "path", ""))
         for method in getattr(route, "methods", None) or ():
             if method != "HEAD":
-                found.add((method, getattr(route, "path", "")))
+                found.add((method, path))
     return found
 
 

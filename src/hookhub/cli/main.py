@@ -16,6 +16,7 @@ from hookhub import __version__
 from hookhub.cli.common import (
     CLI_ACTOR,
     CLI_SOURCE,
+    err,
     fail,
     invalid,
     load,
@@ -23,11 +24,13 @@ from hookhub.cli.common import (
     quiet_logging,
     run,
 )
-from hookhub.clock import isoformat_z
+from hookhub.clock import isoformat_z, utc_now
 from hookhub.demo import load_or_create_admin_token
 from hookhub.errors import HookhubError
 from hookhub.logging import configure_logging
 from hookhub.paging import DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT
+from hookhub.realtime import transport
+from hookhub.realtime.service import mint_token
 from hookhub.services import Services
 from hookhub.store.engine import Database
 from hookhub.store.migrate import upgrade
@@ -92,6 +95,10 @@ def serve(
         log_config=None,
         access_log=False,
         proxy_headers=False,
+        # Frames over the limit are refused by the protocol (1009) before they are buffered.
+        ws_max_size=settings.realtime_max_message_bytes,
+        # The hub writes prepared frames straight to each connection (hookhub.frame_writer).
+        **transport.uvicorn_options(),
     )
 
 
@@ -184,6 +191,32 @@ def token_revoke(token_id: Annotated[str, typer.Argument(help="The token's id.")
     """Revoke an admin API token."""
     info = run(load(), lambda s: s.tokens.revoke(token_id, actor=CLI_ACTOR))
     out.print(f"revoked {info.id} ({info.name})")
+
+
+@token_app.command("ws")
+def token_ws(
+    user: Annotated[str | None, typer.Option(help="The user it connects as (JWT sub).")] = None,
+    channels: Annotated[
+        list[str] | None,
+        typer.Option(help="Channel patterns it may subscribe to, e.g. 'shop:*' (repeatable)."),
+    ] = None,
+    ttl_s: Annotated[
+        float | None, typer.Option(min=1, help="Lifetime; default HOOKHUB_REALTIME_TOKEN_TTL_S.")
+    ] = None,
+) -> None:
+    """Print a WebSocket connection token (JWT signed with HOOKHUB_TOKEN_SECRET)."""
+    settings = load()
+    # Repeated or comma-separated: --channels 'shop:*' --channels broadcast, or 'shop:*,broadcast'.
+    patterns = [part.strip() for item in channels or [] for part in item.split(",") if part.strip()]
+    try:
+        token, expires = mint_token(
+            settings, user=user, channels=patterns, now=utc_now(), ttl_s=ttl_s
+        )
+    except HookhubError as exc:
+        raise fail(exc.message) from None
+    # The token alone on stdout, so it can be captured: TOKEN=$(hookhub token ws ...).
+    typer.echo(token)
+    err.print(f"expires {isoformat_z(expires)}", highlight=False)
 
 
 @events_app.command("publish")

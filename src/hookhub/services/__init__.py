@@ -17,6 +17,7 @@ from hookhub.config import Settings
 from hookhub.metrics import Metrics
 from hookhub.outbound.dispatcher import Dispatcher, make_client
 from hookhub.outbound.service import WebhookService
+from hookhub.realtime.service import RealtimeService
 from hookhub.services.events import EventPublisher
 from hookhub.services.tokens import TokenService
 from hookhub.store.engine import Database
@@ -45,12 +46,13 @@ class Services:
     webhooks: WebhookService
     http_client: httpx2.AsyncClient
     automations: AutomationServices
+    realtime: RealtimeService
     started: bool = field(default=False)
 
     @classmethod
     def build(cls, settings: Settings, *, clock: Clock = utc_now) -> Services:
         db = Database(settings.database_url)
-        bus = make_bus(settings.redis_url)
+        bus = make_bus(settings.redis_url, key_prefix=settings.redis_key_prefix)
         metrics = Metrics()
         events = EventRepository(db)
         audit = AuditRepository(db)
@@ -72,6 +74,11 @@ class Services:
             metrics=metrics,
             clock=clock,
         )
+        tokens = TokenService(TokenRepository(db), audit, clock, admin_token)
+        realtime = RealtimeService.build(
+            settings, bus=bus, tokens=tokens, metrics=metrics, clock=clock
+        )
+        publisher.local_fallback = realtime.hub.deliver_event
         return cls(
             settings=settings,
             db=db,
@@ -81,17 +88,18 @@ class Services:
             events=events,
             audit=audit,
             publisher=publisher,
-            tokens=TokenService(TokenRepository(db), audit, clock, admin_token),
+            tokens=tokens,
             deliveries=deliveries,
             queue=queue,
             dispatcher=dispatcher,
             webhooks=webhooks,
             http_client=http_client,
             automations=automations,
+            realtime=realtime,
         )
 
     async def start(self, *, dispatch: bool | None = None) -> None:
-        """Check the schema, then start the bus.
+        """Check the schema, then start the bus, then the parts that use it.
 
         Raises ``SchemaOutdatedError`` or ``StoreError`` before anything is started.
         """
@@ -100,10 +108,12 @@ class Services:
         if self.settings.dispatcher_enabled if dispatch is None else dispatch:
             await self.dispatcher.start(self.bus)
         await self.automations.start(self.bus)
+        await self.realtime.start()
         self.started = True
         log.info("services.started", database=self.db.dialect, bus=type(self.bus).__name__)
 
     async def stop(self) -> None:
+        await self.realtime.stop()
         await self.automations.stop()
         await self.dispatcher.stop()
         await self.publisher.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -39,6 +40,9 @@ class _Publishing:
     handoff: PublishHandoff | None
 
 
+LocalDelivery = Callable[[Event], Awaitable[None]]
+
+
 class EventPublisher:
     """Stores events (concurrent publishes share a commit), then hands them to the bus.
 
@@ -53,6 +57,9 @@ class EventPublisher:
         self._clock = clock
         self._handoff_source: HandoffSource | None = None
         self._commits = GroupCommit(self._store, name="hookhub-event-writer")
+        #: Called with an event the bus could not take, so this process's own WebSocket
+        #: clients still get it while Redis is away (set by Services to the hub).
+        self.local_fallback: LocalDelivery | None = None
 
     async def close(self) -> None:
         """Stop the writer; publishes still waiting for a commit are cancelled."""
@@ -112,3 +119,5 @@ class EventPublisher:
         except BusError:
             self._metrics.bus_publish_failures.inc()
             log.warning("event.bus_unreachable", event_id=event.id)
+            if self.local_fallback is not None:
+                await self.local_fallback(event)

@@ -1,0 +1,243 @@
+"""Thin routes of the hub: ``/ws``, the internal broadcast API, admin views, the browser client."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from importlib import resources
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Header, Query, Request, Response, Security, WebSocket
+from fastapi.routing import APIRoute
+from pydantic import BaseModel, ConfigDict, Field
+
+from hookhub.errors import AuthError, HookhubError, InvalidInputError
+from hookhub.events import EVENT_TYPE_PATTERN, MAX_TYPE_CHARS, Channel, UtcDatetime
+from hookhub.http.deps import (
+    AdminRoute,
+    ServicesDep,
+    bearer_scheme,
+    get_services,
+)
+from hookhub.http.errors import ADMIN_ERROR_RESPONSES, ErrorBody
+from hookhub.realtime.auth import MAX_PATTERNS
+from hookhub.realtime.protocol import CLOSE_REASONS, MAX_USER_CHARS, CloseCode
+from hookhub.realtime.service import BROADCAST_SENT
+from hookhub.services import Services
+
+BEARER_PREFIX = "bearer "
+SECRET_HEADER = "x-internal-secret"  # noqa: S105 (a header name)
+#: Close code for a failure on the server's side while authenticating (RFC 6455 7.4.1).
+INTERNAL_ERROR_CLOSE = 1011
+JS_MEDIA_TYPE = "text/javascript; charset=utf-8"
+
+ws_router = APIRouter()
+
+
+def _token(websocket: WebSocket) -> str | None:
+    # Seed 004 passes the token as ?token= or ?api_key=; browsers cannot set headers on a
+    # WebSocket, other clients may use Authorization.
+    query = websocket.query_params
+    token = query.get("token") or query.get("api_key")
+    if token:
+        return token
+    header = websocket.headers.get("authorization", "")
+    if header[: len(BEARER_PREFIX)].lower() == BEARER_PREFIX:
+        return header[len(BEARER_PREFIX) :].strip() or None
+    return None
+
+
+@ws_router.websocket("/ws")
+async def websocket_endpoint(websocket: WebSocket) -> None:
+    """The hub's WebSocket. A bad or missing token is closed with 4401 and no other message."""
+    services: Services = websocket.app.state.services
+    realtime = services.realtime
+    await websocket.accept()
+    try:
+        grant = await realtime.authenticate(_token(websocket))
+    except AuthError:
+        await websocket.close(CloseCode.UNAUTHORIZED, CLOSE_REASONS[CloseCode.UNAUTHORIZED])
+        return
+    except HookhubError:
+        await websocket.close(INTERNAL_ERROR_CLOSE, "server error")
+        return
+    await realtime.hub.serve(websocket, grant)
+
+
+class InternalRoute(APIRoute):
+    """Checks ``x-internal-secret`` before FastAPI reads the body, as AdminRoute does for tokens.
+
+    A wrong or missing secret is 401 whatever was sent, and nothing is broadcast.
+    """
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def checked(request: Request) -> Response:
+            get_services(request).realtime.check_internal_secret(request.headers.get(SECRET_HEADER))
+            return await handler(request)
+
+        return checked
+
+
+internal_router = APIRouter(
+    route_class=InternalRoute,
+    tags=["realtime"],
+    responses={
+        400: {"model": ErrorBody, "description": "Malformed JSON body"},
+        401: {"model": ErrorBody, "description": "Missing or wrong x-internal-secret"},
+        409: {"model": ErrorBody, "description": "HOOKHUB_INTERNAL_SECRET is not set"},
+        413: {"model": ErrorBody, "description": "Request body over the size limit"},
+        422: {"model": ErrorBody, "description": "Not an object with a string type"},
+        503: {"model": ErrorBody, "description": "Bus unreachable"},
+    },
+)
+
+
+class BroadcastBody(BaseModel):
+    """``{type, ...data}``: the message every subscriber receives, as sent (seed 003)."""
+
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "examples": [{"type": "product_added", "shopId": 123, "productId": 456}]
+        },
+    )
+
+    type: str = Field(min_length=1, max_length=MAX_TYPE_CHARS, pattern=EVENT_TYPE_PATTERN)
+
+
+class BroadcastSent(BaseModel):
+    success: bool = True
+    message: str = BROADCAST_SENT
+    type: str
+
+
+@internal_router.post(
+    "/api/internal/broadcast",
+    response_model=BroadcastSent,
+    summary="Broadcast a message to WebSocket clients (seed 003)",
+)
+async def broadcast(
+    body: BroadcastBody,
+    request: Request,
+    services: ServicesDep,
+    channel: Annotated[
+        Channel | None, Query(description="Default: HOOKHUB_REALTIME_BROADCAST_CHANNEL")
+    ] = None,
+    x_internal_secret: Annotated[str | None, Header(description="HOOKHUB_INTERNAL_SECRET")] = None,
+) -> BroadcastSent:
+    """Every connection subscribed to the channel receives the body exactly as sent."""
+    # The raw body, not the model: subscribers get the caller's fields, order and values.
+    message = orjson.loads(await request.body())
+    if not isinstance(message, dict):  # the model check above makes this unreachable
+        raise InvalidInputError("body must be a JSON object")
+    await services.realtime.broadcast(message, channel=channel)
+    return BroadcastSent(type=body.type)
+
+
+admin_router = APIRouter(
+    prefix="/realtime",
+    tags=["realtime"],
+    route_class=AdminRoute,
+    dependencies=[Security(bearer_scheme)],
+    responses=ADMIN_ERROR_RESPONSES,
+)
+
+
+class UserCount(BaseModel):
+    user: str
+    connections: int
+
+
+class ChannelPresence(BaseModel):
+    channel: str
+    connections: int
+    users: list[UserCount]
+
+
+class ChannelList(BaseModel):
+    node: str
+    connections: int
+    channels: list[ChannelPresence]
+
+
+def _presence(channel: str, connections: int, users: dict[str, int]) -> ChannelPresence:
+    return ChannelPresence(
+        channel=channel,
+        connections=connections,
+        users=[UserCount(user=user, connections=count) for user, count in sorted(users.items())],
+    )
+
+
+@admin_router.get(
+    "/channels",
+    response_model=ChannelList,
+    summary="Channels with subscribers, on every node (with Redis); this node's connection count",
+)
+async def list_channels(services: ServicesDep) -> ChannelList:
+    hub = services.realtime.hub
+    channels = await services.realtime.channels()
+    return ChannelList(
+        node=hub.node_id,
+        connections=len(hub.connections),
+        channels=[_presence(p.channel, p.connections, p.users) for p in channels],
+    )
+
+
+@admin_router.get(
+    "/channels/{channel:path}/presence",
+    response_model=ChannelPresence,
+    summary="Who is connected to a channel: user ids and connection counts",
+)
+async def channel_presence(channel: str, services: ServicesDep) -> ChannelPresence:
+    presence = await services.realtime.presence(channel)
+    return _presence(presence.channel, presence.connections, presence.users)
+
+
+class MintToken(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    user: str | None = Field(default=None, min_length=1, max_length=MAX_USER_CHARS)
+    channels: list[str] = Field(default_factory=list, max_length=MAX_PATTERNS)
+    ttl_s: float | None = Field(
+        default=None, gt=0, description="Default: HOOKHUB_REALTIME_TOKEN_TTL_S"
+    )
+
+
+class MintedToken(BaseModel):
+    token: str
+    user: str | None
+    channels: list[str]
+    expires_at: UtcDatetime
+
+
+@admin_router.post(
+    "/tokens",
+    status_code=201,
+    response_model=MintedToken,
+    summary="Mint a connection token (JWT) for /ws",
+    responses={409: {"model": ErrorBody, "description": "HOOKHUB_TOKEN_SECRET is not set"}},
+)
+async def mint_token(body: MintToken, services: ServicesDep) -> MintedToken:
+    token, expires = services.realtime.mint(
+        user=body.user, channels=body.channels, ttl_s=body.ttl_s
+    )
+    return MintedToken(token=token, user=body.user, channels=body.channels, expires_at=expires)
+
+
+static_router = APIRouter(tags=["realtime"])
+
+
+@static_router.get(
+    "/static/hookhub.js",
+    response_class=Response,
+    summary="The browser client",
+    responses={200: {"content": {JS_MEDIA_TYPE: {}}, "description": "JavaScript"}},
+)
+async def browser_client() -> Response:
+    script = resources.files("hookhub").joinpath("static/hookhub.js").read_bytes()
+    return Response(script, media_type=JS_MEDIA_TYPE, headers={"Cache-Control": "max-age=300"})
+
+
+ROUTERS = [ws_router, internal_router, admin_router, static_router]
