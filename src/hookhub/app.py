@@ -15,8 +15,11 @@ from hookhub.errors import ConfigError
 from hookhub.http.errors import install_error_handlers
 from hookhub.http.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from hookhub.http.routes import admin, events, system, webhooks
+from hookhub.inbound import routes as inbound
 from hookhub.realtime import routes as realtime
 from hookhub.services import Services
+from hookhub.signals import routes as signals
+from hookhub.tickets import routes as tickets
 
 DESCRIPTION = (
     "Self-hosted webhook and WebSocket gateway for chat bots and their web apps. "
@@ -57,10 +60,9 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> FastAPI:
     app.include_router(events.router)
     app.include_router(admin.router)
     app.include_router(webhooks.router)
-    for router in realtime.ROUTERS:
-        app.include_router(router)
-    for router in automations.ROUTERS:
-        app.include_router(router)
+    for part in (realtime, automations, inbound, tickets, signals):
+        for router in part.ROUTERS:
+            app.include_router(router)
     # Added last runs first: the request context wraps everything, including the 413.
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware, metrics=services.metrics)

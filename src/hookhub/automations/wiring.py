@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     # Types only: hookhub.services imports this module to build it.
     import httpx2
 
+    from hookhub.actions import ActionContext
     from hookhub.bus import Bus
     from hookhub.clock import Clock
     from hookhub.config import Settings
@@ -44,6 +45,7 @@ class AutomationServices:
     http_client: httpx2.AsyncClient
     metrics: Metrics
     clock: Clock
+    actions: ActionContext
 
     @classmethod
     def build(
@@ -56,8 +58,9 @@ class AutomationServices:
         http_client: httpx2.AsyncClient,
         metrics: Metrics,
         clock: Clock,
+        actions: ActionContext,
     ) -> AutomationServices:
-        return cls(settings, db, publisher, audit, http_client, metrics, clock)
+        return cls(settings, db, publisher, audit, http_client, metrics, clock, actions)
 
     async def start(self, bus: Bus) -> None:
         return None

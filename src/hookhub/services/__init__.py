@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import httpx2
 import structlog
 
+from hookhub.actions import ActionContext
 from hookhub.automations.wiring import AutomationServices
 from hookhub.bus import Bus, make_bus
 from hookhub.clock import Clock, utc_now
@@ -17,6 +18,7 @@ from hookhub.config import Settings
 from hookhub.metrics import Metrics
 from hookhub.outbound.dispatcher import Dispatcher, make_client
 from hookhub.outbound.service import WebhookService
+from hookhub.outbound.ssrf import UrlGuard
 from hookhub.realtime.service import RealtimeService
 from hookhub.services.events import EventPublisher
 from hookhub.services.tokens import TokenService
@@ -25,6 +27,7 @@ from hookhub.store.migrate import require_current
 from hookhub.store.outbound import DeliveryRepository, WebhookRepository
 from hookhub.store.queue import DeliveryQueue
 from hookhub.store.repositories import AuditRepository, EventRepository, TokenRepository
+from hookhub.tickets.service import TicketService
 
 log = structlog.get_logger(__name__)
 
@@ -45,6 +48,8 @@ class Services:
     dispatcher: Dispatcher
     webhooks: WebhookService
     http_client: httpx2.AsyncClient
+    tickets: TicketService
+    actions: ActionContext
     automations: AutomationServices
     realtime: RealtimeService
     started: bool = field(default=False)
@@ -65,6 +70,24 @@ class Services:
         webhooks = WebhookService(
             WebhookRepository(db), deliveries, queue, audit, dispatcher, settings, clock
         )
+        tokens = TokenService(TokenRepository(db), audit, clock, admin_token)
+        realtime = RealtimeService.build(
+            settings, bus=bus, tokens=tokens, metrics=metrics, clock=clock
+        )
+        tickets = TicketService(db, publisher, audit, settings, clock)
+        actions = ActionContext(
+            settings=settings,
+            clock=clock,
+            publisher=publisher,
+            realtime=realtime,
+            http_client=http_client,
+            url_guard=UrlGuard.from_cidrs(
+                allow_private=settings.outbound_allow_private,
+                cidrs=settings.outbound_allowed_cidrs,
+            ),
+            audit=audit,
+            tickets=tickets,
+        )
         automations = AutomationServices.build(
             settings=settings,
             db=db,
@@ -73,10 +96,7 @@ class Services:
             http_client=http_client,
             metrics=metrics,
             clock=clock,
-        )
-        tokens = TokenService(TokenRepository(db), audit, clock, admin_token)
-        realtime = RealtimeService.build(
-            settings, bus=bus, tokens=tokens, metrics=metrics, clock=clock
+            actions=actions,
         )
         publisher.local_fallback = realtime.hub.deliver_event
         return cls(
@@ -94,6 +114,8 @@ class Services:
             dispatcher=dispatcher,
             webhooks=webhooks,
             http_client=http_client,
+            tickets=tickets,
+            actions=actions,
             automations=automations,
             realtime=realtime,
         )

@@ -1,4 +1,4 @@
-"""Tables of automations: automations, executions with their steps, tickets.
+"""Tables of automations: automations and their executions with their steps.
 
 Loaded by :mod:`hookhub.store.models`, so ``Base.metadata`` always holds them.
 """

@@ -1,4 +1,4 @@
-"""Tables of incoming webhooks: endpoints, their request history, dedupe keys, signal codes.
+"""Tables of incoming webhooks: endpoints, their request history, dedupe keys.
 
 Loaded by :mod:`hookhub.store.models`, so ``Base.metadata`` always holds them.
 """

@@ -172,4 +172,9 @@ class DeliveryAttempt(Base):
 
 # Each part keeps its tables in its own module on this Base. Importing them here means anything
 # that sees Base.metadata (migrations, their test) sees every table.
-from hookhub.store import automation_tables, inbound_tables  # noqa: E402, F401
+from hookhub.store import (  # noqa: E402, F401
+    automation_tables,
+    inbound_tables,
+    signal_tables,
+    ticket_tables,
+)

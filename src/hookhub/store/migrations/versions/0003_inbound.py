@@ -1,4 +1,4 @@
-"""Incoming endpoints, their request history, dedupe keys and signal codes.
+"""Incoming endpoints, their request history and dedupe keys.
 
 Revision ID: 0003
 Revises: 0002

@@ -1,4 +1,4 @@
-"""Automations, their executions, and tickets.
+"""Automations and their executions.
 
 Revision ID: 0004
 Revises: 0003

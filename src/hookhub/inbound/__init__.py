@@ -1,0 +1,1 @@
+"""Incoming webhooks: endpoints, verification, rate limits, dedupe, request history."""
