@@ -2,17 +2,18 @@
 
 Each scenario is measured three ways in the same run, against one local receiver:
 
-- a plain client loop: hookhub's HTTP client (``make_client``, on httpx2),
-  ``outbound_max_in_flight`` requests at once, POSTing the same bodies to the same URLs; no
-  store, no signing;
+- a plain client loop: hookhub's HTTP client for deliveries (``make_sender``: httpx2's
+  transport, which the dispatcher sends through), ``outbound_max_in_flight`` requests at once,
+  POSTing the same bodies to the same URLs; no store, no signing;
 - hookhub on SQLite and on PostgreSQL: ``Services`` with the dispatcher running in this process
   on the in-memory bus; events go in through ``EventPublisher.publish`` and come out as signed
   deliveries. As in a deployment, deliveries of events published beside a running dispatcher
   are handed to it as they are stored, and concurrent publishes share a commit.
 
-Both use the default asyncio event loop, as bench/publish.py does. Each webhook is created with
-``max_concurrency`` at its maximum, so ``outbound_max_in_flight`` is the cap for hookhub as it
-is for the plain loop.
+Both use the default asyncio event loop, as bench/publish.py does, and the garbage
+collector tuned as a started ``hookhub serve`` tunes it (``hookhub.heap.settle``). Each webhook
+is created with ``max_concurrency`` at its maximum, so ``outbound_max_in_flight`` is the cap for
+hookhub as it is for the plain loop.
 
 The receiver runs in its own process (asyncio with uvloop and httptools, so it is not the
 bottleneck). It answers 200 at once and notes, per request, ``time.time()`` at receipt, the
@@ -35,6 +36,7 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
@@ -44,9 +46,11 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.databases import POSTGRES_URL, create_database, drop_database
+from hookhub import heap
+from hookhub.clock import utc_now
 from hookhub.config import Settings
 from hookhub.logging import configure_logging
-from hookhub.outbound.dispatcher import make_client
+from hookhub.outbound.dispatcher import make_sender
 from hookhub.outbound.models import MAX_CONCURRENCY, WebhookCreate
 from hookhub.services import Services
 from hookhub.signing import seed_body
@@ -346,9 +350,9 @@ def _result(
 
 
 async def _plain_loop(scenario: Scenario, receiver: ReceiverProcess) -> Result:
-    """The same client and concurrency as the dispatcher, with nothing but the POST."""
+    """The same HTTP client and concurrency as the dispatcher, with nothing but the POST."""
     settings = Settings(outbound_allow_private=True)
-    client = make_client(settings)
+    client = make_sender(settings)
     queue: asyncio.Queue[int | None] = asyncio.Queue()
     headers = {"Content-Type": "application/json"}
 
@@ -359,8 +363,15 @@ async def _plain_loop(scenario: Scenario, receiver: ReceiverProcess) -> Result:
         while (seq := await queue.get()) is not None:
             for endpoint in range(scenario.endpoints):
                 body = seed_body(_body(seq))
-                answer = await client.post(receiver.url(endpoint), content=body, headers=headers)
-                answer.raise_for_status()
+                exchange = await client.send(
+                    receiver.url(endpoint),
+                    body,
+                    headers,
+                    utc_now,
+                    total_timeout_s=settings.outbound_timeout_s,
+                )
+                if exchange.result.status_code != HTTPStatus.OK:
+                    raise RuntimeError(f"the receiver answered {exchange.result}")
 
     started: dict[int, float] = {}
     senders = [asyncio.create_task(sender()) for _ in range(settings.outbound_max_in_flight)]
@@ -387,6 +398,7 @@ async def _hookhub(
     )
     services = Services.build(settings)
     await services.start(dispatch=True)
+    heap.settle()  # as `hookhub serve` and `hookhub dispatch` do once started
     try:
         for endpoint in range(scenario.endpoints):
             await services.webhooks.create(
@@ -438,6 +450,8 @@ async def main() -> None:
     try:
         # Code paths run for the first time (lazy imports, first connections) are not measured.
         await _plain_loop(Scenario("warm-up", WARM_UP_REQUESTS, 1, None), receiver)
+        # Every shape runs with the collector tuned as a started hookhub tunes it.
+        heap.settle()
         for scenario in SCENARIOS:
             results.extend(await _run_scenario(scenario, receiver, console))
     finally:

@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from hookhub import __version__
+from hookhub import __version__, heap
 from hookhub.automations import wiring as automations
 from hookhub.clock import Clock, utc_now
 from hookhub.config import Settings
@@ -30,11 +30,13 @@ DESCRIPTION = (
 )
 
 
-def create_app(settings: Settings, *, clock: Clock = utc_now) -> FastAPI:
+def create_app(settings: Settings, *, clock: Clock = utc_now, settle_heap: bool = False) -> FastAPI:
     """Build the application. Services start in the lifespan, in order, and stop in reverse.
 
     Raises :class:`ConfigError` when no admin token is configured: outside the demo mode of
     ``hookhub serve --demo`` an admin API without a token is refused, never left open.
+    ``settle_heap`` tunes the garbage collector once the services have started
+    (:func:`hookhub.heap.settle`); only a process that serves until it exits should ask.
     """
     if settings.admin_token is None:
         raise ConfigError("HOOKHUB_ADMIN_TOKEN: required (or run `hookhub serve --demo` locally)")
@@ -43,6 +45,8 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await services.start()
+        if settle_heap:
+            heap.settle()
         try:
             yield
         finally:

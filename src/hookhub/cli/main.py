@@ -12,7 +12,7 @@ import uvicorn
 from pydantic import ValidationError
 from rich.table import Table
 
-from hookhub import __version__
+from hookhub import __version__, heap
 from hookhub.cli.common import (
     CLI_ACTOR,
     CLI_SOURCE,
@@ -81,7 +81,7 @@ def serve(
     from hookhub.app import create_app  # imported late: building the app pulls in FastAPI
 
     try:
-        application = create_app(settings)
+        application = create_app(settings, settle_heap=True)
     except HookhubError as exc:
         raise fail(exc.message) from None
     shown_host = f"[{settings.host}]" if ":" in settings.host else settings.host
@@ -114,6 +114,7 @@ def dispatch() -> None:
     async def go() -> None:
         services = Services.build(settings)
         await services.start(dispatch=True)
+        heap.settle()
         stopping = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):

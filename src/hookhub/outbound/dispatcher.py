@@ -43,7 +43,7 @@ from hookhub.outbound.limits import WebhookSlots, bucket_for
 from hookhub.outbound.models import ClaimedDelivery, WebhookRecord
 from hookhub.outbound.recorder import BatchRecorder
 from hookhub.outbound.schedule import DEFAULT_RETRY_SCHEDULE_S
-from hookhub.outbound.sender import Exchange, build_request, send
+from hookhub.outbound.sender import DeliverySender, Exchange, build_request
 from hookhub.outbound.ssrf import UnsafeURLError, UrlGuard
 from hookhub.store.queue import AttemptRecord, DeliveryQueue
 
@@ -62,7 +62,7 @@ HANDED_OFF_MEMORY = 4096
 
 
 def make_client(settings: Settings) -> httpx2.AsyncClient:
-    """The HTTP client deliveries go out on: no redirects (a redirect could point inside)."""
+    """The HTTP client of actions: no redirects (a redirect could point inside)."""
     timeout = httpx2.Timeout(
         settings.outbound_timeout_s, connect=settings.outbound_connect_timeout_s
     )
@@ -70,12 +70,21 @@ def make_client(settings: Settings) -> httpx2.AsyncClient:
     return httpx2.AsyncClient(timeout=timeout, limits=limits, follow_redirects=False)
 
 
+def make_sender(settings: Settings) -> DeliverySender:
+    """The HTTP side of deliveries, with the configured timeouts and in-flight cap."""
+    return DeliverySender(
+        max_connections=settings.outbound_max_in_flight,
+        connect_timeout_s=settings.outbound_connect_timeout_s,
+        timeout_s=settings.outbound_timeout_s,
+    )
+
+
 class Dispatcher:
     def __init__(
         self,
         deliveries: DeliveryQueue,
         publisher: EventPublisher,
-        client: httpx2.AsyncClient,
+        sender: DeliverySender,
         settings: Settings,
         metrics: Metrics,
         clock: Clock,
@@ -84,7 +93,7 @@ class Dispatcher:
     ) -> None:
         self._deliveries = deliveries
         self._publisher = publisher
-        self._client = client
+        self._sender = sender
         self._settings = settings
         self._metrics = metrics
         self._clock = clock
@@ -373,8 +382,7 @@ class Dispatcher:
         except TimeoutError:
             return Exchange(AttemptResult(None, error="timeout: resolving the host"), None, None)
         body, headers = build_request(delivery, self._clock())
-        return await send(
-            self._client,
+        return await self._sender.send(
             url,
             body,
             headers,

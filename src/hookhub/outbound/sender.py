@@ -8,6 +8,7 @@ seed 004 names and the Standard Webhooks names. The receiver's answer is read on
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import time
 from collections.abc import Sequence
@@ -30,6 +31,8 @@ USER_AGENT = f"hookhub/{__version__}"
 #: Sent beside ``X-Webhook-Signature`` while a rotated-out secret is still honoured, for
 #: receivers that have not switched to the new secret yet.
 PREVIOUS_SIGNATURE_HEADER = "X-Webhook-Signature-Previous"
+#: Webhook URLs whose parsed form is kept (a few per webhook at most).
+PARSED_URLS_KEPT = 4096
 
 
 def live_secrets(claimed: ClaimedDelivery, now: datetime) -> list[str]:
@@ -77,15 +80,28 @@ def pinned(url: str, address: IPAddress) -> tuple[str, dict[str, str], dict[str,
     The name stays in ``Host`` and, for https, in SNI, where the certificate is checked
     against it; only the connection's target changes.
     """
-    parts = httpx2.URL(url)
-    # The IDNA (ASCII) form: headers and SNI carry no other.
-    host = parts.raw_host.decode("ascii")
-    if not host or _is_ip(host):
+    target = _target(url)
+    if target is None:
         return url, {}, {}
+    parts, host = target
     literal = f"[{address}]" if address.version == 6 else str(address)
     host_header = host if parts.port is None else f"{host}:{parts.port}"
     extensions: dict[str, Any] = {"sni_hostname": host} if parts.scheme == "https" else {}
     return str(parts.copy_with(host=literal)), {"Host": host_header}, extensions
+
+
+@functools.lru_cache(maxsize=PARSED_URLS_KEPT)
+def _target(url: str) -> tuple[httpx2.URL, str] | None:
+    """The parsed URL and its host's IDNA form, or None when the host is an IP literal.
+
+    Cached: a webhook's URL is parsed once, not at every attempt.
+    """
+    parts = httpx2.URL(url)
+    # The IDNA (ASCII) form: headers and SNI carry no other.
+    host = parts.raw_host.decode("ascii")
+    if not host or _is_ip(host):
+        return None
+    return parts, host
 
 
 def _is_ip(host: str) -> bool:
@@ -96,75 +112,97 @@ def _is_ip(host: str) -> bool:
     return True
 
 
-async def send(
-    client: httpx2.AsyncClient,
-    url: str,
-    body: bytes,
-    headers: dict[str, str],
-    clock: Clock,
-    *,
-    total_timeout_s: float,
-    addresses: Sequence[IPAddress] = (),
-) -> Exchange:
-    """POST once; transport failures become an :class:`AttemptResult` with an error, never raise.
+class DeliverySender:
+    """The HTTP side of deliveries: one connection pool, spoken to at the transport level.
 
-    With ``addresses`` (those the SSRF guard checked), the request connects to them in turn,
-    moving on only when one refuses the connection. httpx's timeouts bound each phase (connect,
-    each read); ``total_timeout_s`` bounds the whole exchange, so a receiver trickling bytes
-    cannot hold a delivery past it.
+    Requests go straight to httpx2's transport, not through ``AsyncClient``: a delivery needs
+    none of the client's layers (no redirects — one could point inside; no auth; no default
+    headers), and the client's cookie jar would be wrong here. It keeps cookies that one
+    receiver sets and sends them on to every other webhook on that host. Skipping the client
+    also saves its per-request merging of headers, cookies and URLs.
     """
-    targets = [pinned(url, address) for address in addresses] or [(url, {}, {})]
-    begun = time.perf_counter()
-    try:
-        async with asyncio.timeout(total_timeout_s):
-            for index, (target_url, host_header, extensions) in enumerate(targets):
-                try:
-                    return await _exchange(
-                        client,
-                        target_url,
-                        body,
-                        {**headers, **host_header},
-                        extensions,
-                        clock,
-                        begun,
-                    )
-                except httpx2.ConnectError:
-                    if index == len(targets) - 1:
-                        raise
-            raise AssertionError("unreachable: the last target returns or raises")
-    except httpx2.TimeoutException as exc:
-        error = f"timeout: {type(exc).__name__}"
-    except TimeoutError:
-        error = f"timeout: no complete answer within {total_timeout_s} s"
-    except httpx2.HTTPError as exc:
-        error = f"{type(exc).__name__}: {exc}"
-    return Exchange(AttemptResult(None, error=error[:MAX_ERROR_CHARS]), None, None)
 
-
-async def _exchange(
-    client: httpx2.AsyncClient,
-    url: str,
-    body: bytes,
-    headers: dict[str, str],
-    extensions: dict[str, Any],
-    clock: Clock,
-    begun: float,
-) -> Exchange:
-    request = client.build_request(
-        "POST", url, content=body, headers=headers, extensions=extensions
-    )
-    response = await client.send(request, stream=True)
-    try:
-        excerpt = b""
-        async for chunk in response.aiter_bytes():
-            excerpt += chunk
-            if len(excerpt) >= RESPONSE_EXCERPT_BYTES:
-                break
-        latency_ms = (time.perf_counter() - begun) * 1000
-        retry_after = parse_retry_after(response.headers.get("retry-after"), clock())
-        text = excerpt.decode("utf-8", errors="replace")[:RESPONSE_EXCERPT_CHARS]
-        return Exchange(
-            AttemptResult(response.status_code, retry_after_s=retry_after), latency_ms, text
+    def __init__(self, *, max_connections: int, connect_timeout_s: float, timeout_s: float) -> None:
+        self._transport = httpx2.AsyncHTTPTransport(
+            limits=httpx2.Limits(max_connections=max_connections)
         )
-    finally:
-        await response.aclose()
+        self._timeouts = httpx2.Timeout(timeout_s, connect=connect_timeout_s).as_dict()
+
+    async def aclose(self) -> None:
+        await self._transport.aclose()
+
+    async def send(
+        self,
+        url: str,
+        body: bytes,
+        headers: dict[str, str],
+        clock: Clock,
+        *,
+        total_timeout_s: float,
+        addresses: Sequence[IPAddress] = (),
+    ) -> Exchange:
+        """POST once; transport failures come back as an :class:`AttemptResult`, never raised.
+
+        With ``addresses`` (those the SSRF guard checked), the request connects to them in
+        turn, moving on only when one refuses the connection. The per-phase timeouts bound
+        connect and each read; ``total_timeout_s`` bounds the whole exchange, so a receiver
+        trickling bytes cannot hold a delivery past it.
+        """
+        targets = [pinned(url, address) for address in addresses] or [(url, {}, {})]
+        begun = time.perf_counter()
+        try:
+            async with asyncio.timeout(total_timeout_s):
+                for index, (target_url, host_header, extensions) in enumerate(targets):
+                    try:
+                        return await self._exchange(
+                            target_url,
+                            body,
+                            {**headers, **host_header} if host_header else headers,
+                            extensions,
+                            clock,
+                            begun,
+                        )
+                    except httpx2.ConnectError:
+                        if index == len(targets) - 1:
+                            raise
+                raise AssertionError("unreachable: the last target returns or raises")
+        except httpx2.TimeoutException as exc:
+            error = f"timeout: {type(exc).__name__}"
+        except TimeoutError:
+            error = f"timeout: no complete answer within {total_timeout_s} s"
+        except httpx2.HTTPError as exc:
+            error = f"{type(exc).__name__}: {exc}"
+        return Exchange(AttemptResult(None, error=error[:MAX_ERROR_CHARS]), None, None)
+
+    async def _exchange(
+        self,
+        url: str,
+        body: bytes,
+        headers: dict[str, str],
+        extensions: dict[str, Any],
+        clock: Clock,
+        begun: float,
+    ) -> Exchange:
+        request = httpx2.Request(
+            "POST",
+            url,
+            content=body,
+            headers=headers,
+            extensions={**extensions, "timeout": self._timeouts},
+        )
+        response = await self._transport.handle_async_request(request)
+        response.request = request
+        try:
+            excerpt = b""
+            async for chunk in response.aiter_bytes():
+                excerpt += chunk
+                if len(excerpt) >= RESPONSE_EXCERPT_BYTES:
+                    break
+            latency_ms = (time.perf_counter() - begun) * 1000
+            retry_after = parse_retry_after(response.headers.get("retry-after"), clock())
+            text = excerpt.decode("utf-8", errors="replace")[:RESPONSE_EXCERPT_CHARS]
+            return Exchange(
+                AttemptResult(response.status_code, retry_after_s=retry_after), latency_ms, text
+            )
+        finally:
+            await response.aclose()

@@ -16,7 +16,8 @@ from hookhub.bus import Bus, make_bus
 from hookhub.clock import Clock, utc_now
 from hookhub.config import Settings
 from hookhub.metrics import Metrics
-from hookhub.outbound.dispatcher import Dispatcher, make_client
+from hookhub.outbound.dispatcher import Dispatcher, make_client, make_sender
+from hookhub.outbound.sender import DeliverySender
 from hookhub.outbound.service import WebhookService
 from hookhub.outbound.ssrf import UrlGuard
 from hookhub.realtime.service import RealtimeService
@@ -48,6 +49,7 @@ class Services:
     dispatcher: Dispatcher
     webhooks: WebhookService
     http_client: httpx2.AsyncClient
+    sender: DeliverySender
     tickets: TicketService
     actions: ActionContext
     automations: AutomationServices
@@ -66,7 +68,8 @@ class Services:
         deliveries = DeliveryRepository(db)
         queue = DeliveryQueue(db)
         http_client = make_client(settings)
-        dispatcher = Dispatcher(queue, publisher, http_client, settings, metrics, clock)
+        sender = make_sender(settings)
+        dispatcher = Dispatcher(queue, publisher, sender, settings, metrics, clock)
         webhooks = WebhookService(
             WebhookRepository(db), deliveries, queue, audit, dispatcher, settings, clock
         )
@@ -114,6 +117,7 @@ class Services:
             dispatcher=dispatcher,
             webhooks=webhooks,
             http_client=http_client,
+            sender=sender,
             tickets=tickets,
             actions=actions,
             automations=automations,
@@ -140,6 +144,7 @@ class Services:
         await self.dispatcher.stop()
         await self.publisher.close()
         await self.http_client.aclose()
+        await self.sender.aclose()
         await self.bus.close()
         await self.db.close()
         self.started = False
