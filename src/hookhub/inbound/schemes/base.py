@@ -28,9 +28,10 @@ DEFAULT_TOLERANCE_S = 300.0
 #: would only let one request buy an attacker many guesses' worth of HMAC work.
 MAX_SIGNATURES = 8
 SHA256_BYTES = 32
-#: Unix seconds or milliseconds as decimal digits; 15 digits reach past the year 30000 in ms.
-_EPOCH = re.compile(r"\d{1,15}")
-_EPOCH_WITH_FRACTION = re.compile(r"\d{1,15}(?:\.\d{1,9})?")
+#: Unix seconds or milliseconds as ASCII digits (``\d`` would take any script's digits, which
+#: ``float()`` reads too); 15 digits reach past the year 30000 in milliseconds.
+_EPOCH = re.compile(r"[0-9]{1,15}")
+_EPOCH_WITH_FRACTION = re.compile(r"[0-9]{1,15}(?:\.[0-9]{1,9})?")
 _HEX = re.compile(r"[0-9a-fA-F]+")
 
 
