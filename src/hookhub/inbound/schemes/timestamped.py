@@ -141,8 +141,8 @@ def verify_standard_webhooks(
     expected = hmac_sha256(key, signed)
     candidates = []
     for item in presented.split()[:MAX_SIGNATURES]:
-        version, _, signature = item.partition(",")
-        if version == STANDARD_VERSION:
+        version, comma, signature = item.partition(",")
+        if comma and version == STANDARD_VERSION:
             candidates.append(decode_base64(signature, SHA256_BYTES))
     if not candidates:
         raise VerificationError(f"no {STANDARD_VERSION} signature in {STANDARD_SIGNATURE_HEADER}")
