@@ -17,7 +17,7 @@ from hookhub.inbound.verification import VerifyOptions, sign, verify
 from tests.inbound.test_verification import BODY, NOW, reason
 
 NOW_S = int(NOW.timestamp())
-#: Each scheme's own headers for a signature made at ``at`` (seconds), by hookhub's signer.
+#: The schemes whose timestamp is signed and always required.
 TIMESTAMPED = ["stripe", "slack", "standard-webhooks"]
 
 
