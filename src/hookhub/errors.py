@@ -5,6 +5,8 @@
     HookhubError                    base of everything hookhub raises on purpose
     ├── ConfigError                 a setting is missing, malformed or too weak (start-up)
     ├── AuthError                   missing or wrong credentials (HTTP 401)
+    ├── VerificationError           an incoming webhook failed its scheme (HTTP 401; in
+    │                               hookhub.inbound.verification, with a private ``reason``)
     ├── NotFoundError               the named row does not exist (HTTP 404)
     ├── ConflictError               the request contradicts stored state (HTTP 409)
     ├── InvalidInputError           well-formed but unacceptable input (HTTP 422)
