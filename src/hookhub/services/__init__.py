@@ -22,6 +22,7 @@ from hookhub.outbound.ssrf import UrlGuard
 from hookhub.realtime.service import RealtimeService
 from hookhub.services.events import EventPublisher
 from hookhub.services.tokens import TokenService
+from hookhub.signals.service import SignalService
 from hookhub.store.engine import Database
 from hookhub.store.migrate import require_current
 from hookhub.store.outbound import DeliveryRepository, WebhookRepository
@@ -52,6 +53,7 @@ class Services:
     actions: ActionContext
     automations: AutomationServices
     realtime: RealtimeService
+    signals: SignalService
     started: bool = field(default=False)
 
     @classmethod
@@ -99,6 +101,7 @@ class Services:
             actions=actions,
         )
         publisher.local_fallback = realtime.hub.deliver_event
+        signals = SignalService(db, publisher, audit, settings, clock)
         return cls(
             settings=settings,
             db=db,
@@ -118,6 +121,7 @@ class Services:
             actions=actions,
             automations=automations,
             realtime=realtime,
+            signals=signals,
         )
 
     async def start(self, *, dispatch: bool | None = None) -> None:
@@ -136,6 +140,7 @@ class Services:
 
     async def stop(self) -> None:
         await self.realtime.stop()
+        await self.signals.close()
         await self.automations.stop()
         await self.dispatcher.stop()
         await self.publisher.close()
