@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -378,3 +379,19 @@ def test_xc_is_in_the_openapi_schema(signal_client: TestClient) -> None:
     operation = schema["paths"]["/xc"]["post"]
     assert set(operation["requestBody"]["content"]) == {"text/plain", "application/json"}
     assert "security" not in operation
+
+
+@pytest.mark.redis
+def test_with_redis_the_signal_and_the_limit_go_through_redis(
+    make_client: Callable[..., TestClient], redis_url: str
+) -> None:
+    prefix = f"hookhub-test-{secrets.token_hex(4)}:"
+    client = make_client(redis_url=redis_url, redis_key_prefix=prefix, signals_rate_per_minute=1)
+    code = code_of(client, "u-42")
+    with client.websocket_connect(f"/ws?token={mint('u-42')}") as ws:
+        assert ws.receive_json() == CONNECTED
+        answer = post_xc(client, signal_text(code))
+        assert answer.status_code == 200
+        message = ws.receive_json()
+        assert (message["type"], message["id"]) == ("signal.received", answer.json()["event_id"])
+    assert post_xc(client, signal_text(code)).status_code == 429
