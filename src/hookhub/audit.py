@@ -17,6 +17,8 @@ class AuditAction(StrEnum):
     TOKEN_REVOKED = "token.revoked"  # noqa: S105
     SECRET_ROTATED = "secret.rotated"  # noqa: S105
     ACTION_RUN = "action.run"
+    SIGNAL_CODE_CREATED = "signal_code.created"
+    SIGNAL_CODE_REVOKED = "signal_code.revoked"
 
 
 class AuditRecord(BaseModel):

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
@@ -38,6 +40,12 @@ LEASE_MARGIN_S = 1.0
 #: Messages kept per channel at most: recovery reads them all in one go.
 MAX_HISTORY_SIZE = 10_000
 SECRET_FIELDS = ("admin_token", "internal_secret", "token_secret")
+#: Signal webhook: exchanges a /xc signal may name unless configured otherwise.
+DEFAULT_SIGNAL_EXCHANGES = ("binance", "bybit", "kucoin", "okx")
+#: Signal webhook: a connection string is about 150 bytes; this leaves room and no more.
+DEFAULT_SIGNALS_MAX_BODY_BYTES = 4096
+DEFAULT_SIGNALS_RATE_PER_MINUTE = 60
+EXCHANGE_PATTERN = re.compile(r"[a-z0-9][a-z0-9_\-]{0,31}")
 
 
 class Settings(BaseSettings):
@@ -92,6 +100,16 @@ class Settings(BaseSettings):
     realtime_rate_burst: int = Field(default=100, ge=1)
     realtime_token_ttl_s: float = Field(default=24 * 3600.0, gt=0)
 
+    # Signal webhook (/xc, seed 001).
+    #: Where callers reach hookhub, for the URLs it hands out; unset: http://{host}:{port}.
+    public_url: str | None = None
+    signals_exchanges: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: list(DEFAULT_SIGNAL_EXCHANGES)
+    )
+    signals_max_body_bytes: int = Field(default=DEFAULT_SIGNALS_MAX_BODY_BYTES, gt=0)
+    #: Signals one code may send per minute; 0 turns the limit off.
+    signals_rate_per_minute: int = Field(default=DEFAULT_SIGNALS_RATE_PER_MINUTE, ge=0)
+
     @field_validator("database_url")
     @classmethod
     def _database_url(cls, value: str) -> str:
@@ -137,6 +155,39 @@ class Settings(BaseSettings):
             except ValueError:
                 raise ValueError(f"{cidr!r} is not a CIDR network") from None
         return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http:// or https:// URL with a host")
+        if parts.query or parts.fragment or parts.username or parts.password:
+            raise ValueError("must have no query, fragment or credentials")
+        return value.rstrip("/")
+
+    @field_validator("signals_exchanges", mode="before")
+    @classmethod
+    def _exchange_list(cls, value: object) -> object:
+        # The environment gives "binance,okx"; TOML gives a list.
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("signals_exchanges")
+    @classmethod
+    def _exchanges_valid(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("must name at least one exchange")
+        for name in value:
+            if not EXCHANGE_PATTERN.fullmatch(name):
+                raise ValueError(
+                    f"{name[:40]!r} is not an exchange name (lower-case letters, digits, _ -; "
+                    "at most 32 characters)"
+                )
+        return list(dict.fromkeys(value))
 
     @field_validator(*SECRET_FIELDS)
     @classmethod

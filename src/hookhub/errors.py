@@ -10,7 +10,10 @@
     ├── NotFoundError               the named row does not exist (HTTP 404)
     ├── ConflictError               the request contradicts stored state (HTTP 409)
     ├── InvalidInputError           well-formed but unacceptable input (HTTP 422)
+    │   └── SignalParseError        a /xc connection string with bad fields (HTTP 400)
     ├── PayloadTooLargeError        a body over the configured limit (HTTP 413)
+    ├── UnsupportedMediaTypeError   a body in a content type the endpoint refuses (HTTP 415)
+    ├── RateLimitedError            too many requests; ``retry_after_s`` says when (HTTP 429)
     ├── StoreError                  the database refused or is unreachable (HTTP 503)
     │   └── SchemaOutdatedError     the database schema is behind the code
     └── BusError                    the bus is unreachable (publishing did not reach it)
@@ -57,6 +60,24 @@ class InvalidInputError(HookhubError):
 
 class PayloadTooLargeError(HookhubError):
     status_code = 413
+
+
+class UnsupportedMediaTypeError(HookhubError):
+    status_code = 415
+
+
+class RateLimitedError(HookhubError):
+    status_code = 429
+
+    def __init__(self, message: str, *, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class SignalParseError(InvalidInputError):
+    """A ``/xc`` connection string that breaks the grammar; ``errors`` names every bad field."""
+
+    status_code = 400
 
 
 class StoreError(HookhubError):

@@ -17,7 +17,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from hookhub.errors import AuthError, HookhubError
+from hookhub.errors import AuthError, HookhubError, RateLimitedError
 
 MALFORMED_JSON = "Malformed JSON body"
 INVALID_REQUEST = "Invalid request"
@@ -78,6 +78,8 @@ def _request_id(request: Request) -> str | None:
 async def _hookhub_error(request: Request, error: Exception) -> Response:
     exc = cast(HookhubError, error)  # registered for HookhubError only
     headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, AuthError) else None
+    if isinstance(exc, RateLimitedError):
+        headers = {"Retry-After": str(exc.retry_after_s)}
     return error_response(
         exc.status_code,
         exc.message,

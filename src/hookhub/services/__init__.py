@@ -23,6 +23,7 @@ from hookhub.outbound.ssrf import UrlGuard
 from hookhub.realtime.service import RealtimeService
 from hookhub.services.events import EventPublisher
 from hookhub.services.tokens import TokenService
+from hookhub.signals.service import SignalService
 from hookhub.store.engine import Database
 from hookhub.store.migrate import require_current
 from hookhub.store.outbound import DeliveryRepository, WebhookRepository
@@ -54,6 +55,7 @@ class Services:
     actions: ActionContext
     automations: AutomationServices
     realtime: RealtimeService
+    signals: SignalService
     started: bool = field(default=False)
 
     @classmethod
@@ -102,6 +104,7 @@ class Services:
             actions=actions,
         )
         publisher.local_fallback = realtime.hub.deliver_event
+        signals = SignalService(db, publisher, audit, settings, clock)
         return cls(
             settings=settings,
             db=db,
@@ -122,6 +125,7 @@ class Services:
             actions=actions,
             automations=automations,
             realtime=realtime,
+            signals=signals,
         )
 
     async def start(self, *, dispatch: bool | None = None) -> None:
@@ -140,6 +144,7 @@ class Services:
 
     async def stop(self) -> None:
         await self.realtime.stop()
+        await self.signals.close()
         await self.automations.stop()
         await self.dispatcher.stop()
         await self.publisher.close()
