@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -26,6 +27,7 @@ from pydantic_settings import (
 from hookhub.errors import ConfigError
 from hookhub.events import CHANNEL_PATTERN, MAX_CHANNEL_CHARS
 from hookhub.store.url import masked, normalise_database_url
+from hookhub.tickets.routing import Team, TicketRoute
 
 ENV_PREFIX = "HOOKHUB_"
 CONFIG_ENV = "HOOKHUB_CONFIG"
@@ -38,6 +40,9 @@ LEASE_MARGIN_S = 1.0
 #: Messages kept per channel at most: recovery reads them all in one go.
 MAX_HISTORY_SIZE = 10_000
 SECRET_FIELDS = ("admin_token", "internal_secret", "token_secret")
+#: An action plugin: ``package.module``, ``package.module.function`` or ``package.module:function``.
+PLUGIN_PATH_PATTERN = r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*(:[A-Za-z_]\w*)?$"
+DEFAULT_TICKET_TEAM = "triage"
 
 
 class Settings(BaseSettings):
@@ -92,6 +97,14 @@ class Settings(BaseSettings):
     realtime_rate_burst: int = Field(default=100, ge=1)
     realtime_token_ttl_s: float = Field(default=24 * 3600.0, gt=0)
 
+    # Actions (plugins) and tickets.
+    action_plugins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    #: Load the actions of installed packages' ``hookhub.actions`` entry points at start-up.
+    action_entry_points: bool = True
+    ticket_default_team: Team = DEFAULT_TICKET_TEAM
+    #: Team routing rules for tickets created without a team; the first match wins.
+    ticket_routing: list[TicketRoute] = Field(default_factory=list)
+
     @field_validator("database_url")
     @classmethod
     def _database_url(cls, value: str) -> str:
@@ -136,6 +149,24 @@ class Settings(BaseSettings):
                 ipaddress.ip_network(cidr, strict=False)
             except ValueError:
                 raise ValueError(f"{cidr!r} is not a CIDR network") from None
+        return value
+
+    @field_validator("action_plugins", mode="before")
+    @classmethod
+    def _plugin_list(cls, value: object) -> object:
+        # The environment gives "mypkg.actions,other.plugin:register"; TOML gives a list.
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("action_plugins")
+    @classmethod
+    def _plugin_paths(cls, value: list[str]) -> list[str]:
+        for path in value:
+            if not re.fullmatch(PLUGIN_PATH_PATTERN, path):
+                raise ValueError(
+                    f"{path!r} is not a dotted path (package.module or package.module:function)"
+                )
         return value
 
     @field_validator(*SECRET_FIELDS)
