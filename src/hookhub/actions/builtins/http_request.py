@@ -27,7 +27,15 @@ from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
 import httpx2
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, JsonValue, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    JsonValue,
+    field_validator,
+    model_validator,
+)
 
 from hookhub import __version__
 from hookhub.actions.registry import ActionCall, ActionContext, ActionFailed, ActionRegistry
@@ -78,17 +86,23 @@ class HttpRequestParams(BaseModel):
     timeout_s: float = Field(default=DEFAULT_TIMEOUT_S, gt=0, le=MAX_TIMEOUT_S)
     fail_on_status: bool = True
 
-    @model_validator(mode="after")
-    def _check(self) -> HttpRequestParams:
-        for name, value in self.headers.items():
+    @field_validator("headers")
+    @classmethod
+    def _headers(cls, headers: dict[str, str]) -> dict[str, str]:
+        for name, value in headers.items():
             if not _TOKEN.fullmatch(name):
                 raise ValueError(f"header name {name!r} is not a valid token")
             if name.lower() in RESERVED_HEADERS:
                 raise ValueError(f"header {name!r} is set by hookhub")
+            # A line break would let a templated value add headers of its own (splitting).
             if "\r" in value or "\n" in value or "\0" in value:
                 raise ValueError(f"header {name!r} has a line break or NUL in its value")
             if len(value) > MAX_HEADER_VALUE_CHARS:
                 raise ValueError(f"header {name!r} is over {MAX_HEADER_VALUE_CHARS} characters")
+        return headers
+
+    @model_validator(mode="after")
+    def _one_body(self) -> HttpRequestParams:
         if self.json_body is not None and self.body is not None:
             raise ValueError("give json or body, not both")
         if len(self.content()) > MAX_REQUEST_BODY_BYTES:
