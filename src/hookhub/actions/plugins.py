@@ -60,7 +60,7 @@ def load_plugin(path: str, registry: ActionRegistry = DEFAULT_REGISTRY) -> list[
         )
     before = set(registry.registered())
     target = _resolve(path)
-    _apply(path, target, registry)
+    _apply(repr(path), target, registry)
     added = sorted(set(registry.registered()) - before)
     if not added and (isinstance(target, ModuleType) and _register_function(target) is None):
         raise ConfigError(

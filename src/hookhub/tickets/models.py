@@ -41,7 +41,8 @@ DEFAULT_PRIORITY = Priority.NORMAL
 def _priority(value: object) -> object:
     # 2, "2" (a template's output) and "High" (the seed bot's dropdown) all mean High.
     if isinstance(value, bool):
-        return value  # refused below: True is not a priority
+        # pydantic would take True as 1; a yes/no is no priority.
+        raise ValueError("a priority is 0-3 or Low, Normal, High, Urgent, not a boolean")
     if isinstance(value, str):
         text = value.strip()
         by_label = {p.label.lower(): p for p in Priority}
@@ -63,7 +64,7 @@ PriorityValue = Annotated[Priority, BeforeValidator(_priority)]
 Title = Annotated[str, Field(min_length=1, max_length=MAX_TITLE_CHARS)]
 Description = Annotated[str, Field(max_length=MAX_DESCRIPTION_CHARS)]
 OptionalText = Annotated[
-    str | None, BeforeValidator(_blank_is_none), Field(max_length=MAX_REPORTER_CHARS)
+    Annotated[str, Field(max_length=MAX_REPORTER_CHARS)] | None, BeforeValidator(_blank_is_none)
 ]
 
 
