@@ -51,7 +51,7 @@ async def test_read_by_number_or_id(make_services: Any, database_url: str) -> No
     await new(services, "Second")
     assert (await services.tickets.get("1")).id == first["id"]
     assert (await services.tickets.get(first["id"])).number == 1
-    for missing in ("3", "01J00000000000000000000000", "0" * 40):
+    for missing in ("3", "01J00000000000000000000000", "0" * 40, "2147483648", "9" * 18):
         with pytest.raises(NotFoundError, match="Ticket not found"):
             await services.tickets.get(missing)
 
@@ -132,14 +132,15 @@ async def test_other_fields_change_without_an_event(make_services: Any) -> None:
     assert await events_of(services, "ticket.status_changed") == []
 
 
-async def test_null_fields_and_unknown_tickets(make_services: Any) -> None:
-    services: Services = await make_services()
+async def test_null_fields_and_unknown_tickets(make_services: Any, database_url: str) -> None:
+    services: Services = await make_services(database_url=database_url)
     await new(services)
     with pytest.raises(InvalidInputError) as refused:
         await services.tickets.update("1", TicketUpdate(team=None), actor="a")
     assert refused.value.errors == [{"path": "team", "message": "cannot be null"}]
-    with pytest.raises(NotFoundError):
-        await services.tickets.update("9", TicketUpdate(title="x"), actor="a")
+    for missing in ("9", "9" * 18):
+        with pytest.raises(NotFoundError):
+            await services.tickets.update(missing, TicketUpdate(title="x"), actor="a")
 
 
 async def test_a_lost_event_does_not_undo_the_ticket(

@@ -22,12 +22,17 @@ from hookhub.tickets.states import TicketStatus, transition
 
 #: A reference of at most this many digits is a ticket number; ids are 26-character ULIDs.
 MAX_NUMBER_DIGITS = 18
+#: The highest number the ``INTEGER`` column holds; a larger one names no ticket (and sent
+#: to PostgreSQL as a parameter it would fail the query rather than match nothing).
+MAX_NUMBER = 2**31 - 1
 
 
-def reference(ref: str) -> ColumnElement[bool]:
-    """The condition for ``ref``: a number (``42``) or an id (``01J…``)."""
+def reference(ref: str) -> ColumnElement[bool] | None:
+    """The condition for ``ref``: a number (``42``) or an id (``01J…``); ``None`` when ``ref``
+    is a number no ticket can have."""
     if ref.isascii() and ref.isdigit() and len(ref) <= MAX_NUMBER_DIGITS:
-        return Ticket.number == int(ref)
+        number = int(ref)
+        return Ticket.number == number if number <= MAX_NUMBER else None
     return Ticket.id == ref
 
 
@@ -51,8 +56,11 @@ class TicketRepository:
         return ticket_out(row)
 
     async def get(self, ref: str) -> TicketOut | None:
+        condition = reference(ref)
+        if condition is None:
+            return None
         async with self._db.session() as session:
-            row = await session.scalar(select(Ticket).where(reference(ref)))
+            row = await session.scalar(select(Ticket).where(condition))
             return ticket_out(row) if row is not None else None
 
     async def list(
@@ -89,8 +97,11 @@ class TicketRepository:
         the new one, so two concurrent moves cannot both start from the same state. An illegal
         move raises :class:`~hookhub.tickets.states.IllegalTicketTransition` and changes nothing.
         """
+        condition = reference(ref)
+        if condition is None:
+            return None
         async with self._db.session() as session:
-            row = await session.scalar(select(Ticket).where(reference(ref)).with_for_update())
+            row = await session.scalar(select(Ticket).where(condition).with_for_update())
             if row is None:
                 return None
             before = TicketStatus(row.status)
