@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 
-from hookhub.actions import ActionError
+from hookhub.actions import DEFAULT_REGISTRY, ActionError
+from hookhub.app import create_app
+from hookhub.config import Settings
 from hookhub.services import Services
-from tests.actions.support import ACTOR, audit_rows, run
+from tests.actions.support import ACTOR, CALL, audit_rows, run
+from tests.conftest import ADMIN_TOKEN
 
 #: What seed 002's automation renders from the Discord bot's webhook.
 SEED_PARAMS = {
@@ -111,3 +116,23 @@ async def test_bad_parameters_name_the_field_and_store_nothing(
         await run(services, "create_ticket", params)
     assert path in [item["path"] for item in refused.value.errors or []]
     assert (await services.tickets.list(limit=10, offset=0)).total == 0
+
+
+def test_ticket_created_reaches_a_websocket_subscriber(
+    make_settings: Callable[..., Settings],
+) -> None:
+    app = create_app(make_settings())
+    services: Services = app.state.services
+    with (
+        TestClient(app) as client,
+        client.websocket_connect(f"/ws?token={ADMIN_TOKEN}") as ws,
+    ):
+        assert ws.receive_json()["status"] == "connected"
+        ws.send_json({"type": "subscribe", "channel": "ticket.created"})
+        assert ws.receive_json()["type"] == "subscribed"
+        ticket = client.portal.call(
+            DEFAULT_REGISTRY.run, "create_ticket", SEED_PARAMS, services.actions, CALL
+        )
+        message = ws.receive_json()
+    assert (message["type"], message["channel"]) == ("ticket.created", "ticket.created")
+    assert message["payload"] == ticket
