@@ -28,6 +28,7 @@ from pydantic_settings import (
 from hookhub.errors import ConfigError
 from hookhub.events import CHANNEL_PATTERN, MAX_CHANNEL_CHARS
 from hookhub.store.url import masked, normalise_database_url
+from hookhub.tickets.routing import Team, TicketRoute
 
 ENV_PREFIX = "HOOKHUB_"
 CONFIG_ENV = "HOOKHUB_CONFIG"
@@ -46,6 +47,9 @@ DEFAULT_SIGNAL_EXCHANGES = ("binance", "bybit", "kucoin", "okx")
 DEFAULT_SIGNALS_MAX_BODY_BYTES = 4096
 DEFAULT_SIGNALS_RATE_PER_MINUTE = 60
 EXCHANGE_PATTERN = re.compile(r"[a-z0-9][a-z0-9_\-]{0,31}")
+#: An action plugin: ``package.module``, ``package.module.function`` or ``package.module:function``.
+PLUGIN_PATH_PATTERN = r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*(:[A-Za-z_]\w*)?$"
+DEFAULT_TICKET_TEAM = "triage"
 
 
 class Settings(BaseSettings):
@@ -109,6 +113,13 @@ class Settings(BaseSettings):
     signals_max_body_bytes: int = Field(default=DEFAULT_SIGNALS_MAX_BODY_BYTES, gt=0)
     #: Signals one code may send per minute; 0 turns the limit off.
     signals_rate_per_minute: int = Field(default=DEFAULT_SIGNALS_RATE_PER_MINUTE, ge=0)
+    # Actions (plugins) and tickets.
+    action_plugins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    #: Load the actions of installed packages' ``hookhub.actions`` entry points at start-up.
+    action_entry_points: bool = True
+    ticket_default_team: Team = DEFAULT_TICKET_TEAM
+    #: Team routing rules for tickets created without a team; the first match wins.
+    ticket_routing: list[TicketRoute] = Field(default_factory=list)
 
     @field_validator("database_url")
     @classmethod
@@ -176,6 +187,14 @@ class Settings(BaseSettings):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
+    @field_validator("action_plugins", mode="before")
+    @classmethod
+    def _plugin_list(cls, value: object) -> object:
+        # The environment gives "mypkg.actions,other.plugin:register"; TOML gives a list.
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
     @field_validator("signals_exchanges")
     @classmethod
     def _exchanges_valid(cls, value: list[str]) -> list[str]:
@@ -188,6 +207,16 @@ class Settings(BaseSettings):
                     "at most 32 characters)"
                 )
         return list(dict.fromkeys(value))
+
+    @field_validator("action_plugins")
+    @classmethod
+    def _plugin_paths(cls, value: list[str]) -> list[str]:
+        for path in value:
+            if not re.fullmatch(PLUGIN_PATH_PATTERN, path):
+                raise ValueError(
+                    f"{path!r} is not a dotted path (package.module or package.module:function)"
+                )
+        return value
 
     @field_validator(*SECRET_FIELDS)
     @classmethod

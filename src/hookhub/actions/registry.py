@@ -7,7 +7,13 @@ Contract:
 - :meth:`ActionRegistry.run` validates the parameters with the action's model before the
   handler sees them (:class:`ActionError`, with ``errors`` as ``[{path, message}]``), runs the
   handler, and returns its JSON result. A handler signals a failure it can explain with
-  :class:`ActionFailed`; its message is shown to the user, so it must hold no secret.
+  :class:`ActionFailed`; its message is shown to the user, so it must hold no secret. Any other
+  ``HookhubError`` from a handler becomes an :class:`ActionFailed` with the same (safe) message;
+  any other exception becomes one with a fixed message, its details in the log only. A result
+  that is not JSON (see :func:`json_problem`) is refused with :class:`ActionFailed`.
+- Every run, refused or not, is written to the audit log (``action.run``: who, which action,
+  request and execution ids, ok, error, duration); never the parameters or the result, which
+  may hold secrets (an ``Authorization`` header of ``http_request``).
 - Handlers take ``(params, context, call)``: the validated model, the shared
   :class:`ActionContext` (services an action may use) and the :class:`ActionCall` (who runs it,
   for which request or execution).
@@ -15,13 +21,18 @@ Contract:
 
 from __future__ import annotations
 
+import asyncio
+import math
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import structlog
 from pydantic import BaseModel, ValidationError
 
-from hookhub.errors import HookhubError, InvalidInputError
+from hookhub.audit import AuditAction
+from hookhub.errors import HookhubError, InvalidInputError, StoreError
 
 if TYPE_CHECKING:
     import httpx2
@@ -34,7 +45,20 @@ if TYPE_CHECKING:
     from hookhub.store.repositories import AuditRepository
     from hookhub.tickets.service import TicketService
 
+log = structlog.get_logger(__name__)
+
 JsonValue = Any
+
+#: Nesting deeper than this is refused as a result: it is a cycle or a mistake, and the
+#: execution history stores results as JSON documents.
+MAX_RESULT_DEPTH = 64
+#: The audit log's ``target`` column holds this many characters.
+MAX_TARGET_CHARS = 255
+#: Error messages are cut to this length in the audit log.
+MAX_AUDIT_ERROR_CHARS = 500
+#: Shown for a handler's unexpected exception; the exception itself goes to the log only,
+#: since its text may hold a secret (a URL with credentials, a header).
+UNEXPECTED_FAILURE = "action {name!r} failed unexpectedly (details in the log)"
 
 
 class ActionError(InvalidInputError):
@@ -80,9 +104,43 @@ class Action:
     params_model: type[BaseModel]
 
 
+def json_problem(value: Any, path: str = "result", depth: int = 0) -> str | None:
+    """Why ``value`` is not JSON, naming where; ``None`` when it is.
+
+    JSON here is what ``json.dumps`` writes without help and reads back the same: dicts with
+    string keys, lists, strings, finite numbers, booleans and ``None``. Tuples, sets, datetimes
+    and models are refused rather than converted, so what a handler returns is exactly what
+    the history stores.
+    """
+    if depth > MAX_RESULT_DEPTH:
+        return f"{path}: nested deeper than {MAX_RESULT_DEPTH} levels"
+    if value is None or isinstance(value, str | bool | int):
+        return None
+    if isinstance(value, float):
+        return None if math.isfinite(value) else f"{path}: {value!r} is not a JSON number"
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            problem = json_problem(item, f"{path}[{index}]", depth + 1)
+            if problem is not None:
+                return problem
+        return None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                return f"{path}: key {key!r} is not a string"
+            problem = json_problem(item, f"{path}.{key}", depth + 1)
+            if problem is not None:
+                return problem
+        return None
+    return f"{path}: a {type(value).__name__} is not JSON"
+
+
 class ActionRegistry:
     def __init__(self) -> None:
         self._actions: dict[str, Action] = {}
+        #: Plugins loaded into this registry (dotted paths and entry points) and the actions
+        #: each added; loading one again is a no-op (see :mod:`hookhub.actions.plugins`).
+        self.plugins: dict[str, list[str]] = {}
 
     def register(self, name: str, handler: Handler, params_model: type[BaseModel]) -> None:
         if name in self._actions:
@@ -121,8 +179,87 @@ class ActionRegistry:
         context: ActionContext,
         call: ActionCall,
     ) -> JsonValue:
-        model = self.validate(name, params)
-        return await self._actions[name].handler(model, context, call)
+        """Validate, run, check the result is JSON, and audit; see the module's contract.
+
+        Raises :class:`ActionError` (nothing ran) or :class:`ActionFailed` (it ran and failed).
+        A cancelled run is logged, not audited: the audit write would need the cancelled task.
+        """
+        started = time.perf_counter()
+        try:
+            model = self.validate(name, params)
+            result = await self._call(self._actions[name], model, context, call)
+        except (ActionError, ActionFailed) as exc:
+            await self._audit(name, context, call, started, error=exc.message)
+            raise
+        except asyncio.CancelledError:
+            log.info("action.cancelled", action=name, execution_id=call.execution_id)
+            raise
+        await self._audit(name, context, call, started, error=None)
+        return result
+
+    async def _call(
+        self, action: Action, model: BaseModel, context: ActionContext, call: ActionCall
+    ) -> JsonValue:
+        try:
+            result = await action.handler(model, context, call)
+        except ActionFailed:
+            raise
+        except HookhubError as exc:
+            # Messages of hookhub's own errors are safe by contract (errors.py).
+            raise ActionFailed(exc.message, errors=exc.errors) from exc
+        except Exception as exc:
+            log.exception(
+                "action.crashed",
+                action=action.name,
+                execution_id=call.execution_id,
+                request_id=call.request_id,
+            )
+            raise ActionFailed(UNEXPECTED_FAILURE.format(name=action.name)) from exc
+        problem = json_problem(result)
+        if problem is not None:
+            log.error("action.result_not_json", action=action.name, problem=problem)
+            raise ActionFailed(f"action {action.name!r} returned a result that is not JSON")
+        return result
+
+    async def _audit(
+        self,
+        name: str,
+        context: ActionContext,
+        call: ActionCall,
+        started: float,
+        *,
+        error: str | None,
+    ) -> None:
+        duration_ms = round((time.perf_counter() - started) * 1000, 3)
+        details: dict[str, Any] = {
+            "execution_id": call.execution_id,
+            "ok": error is None,
+            "duration_ms": duration_ms,
+        }
+        if error is not None:
+            details["error"] = error[:MAX_AUDIT_ERROR_CHARS]
+        log.info(
+            "action.run",
+            action=name,
+            actor=call.actor,
+            execution_id=call.execution_id,
+            ok=error is None,
+            error=error,
+            duration_ms=duration_ms,
+        )
+        try:
+            await context.audit.add(
+                actor=call.actor,
+                action=AuditAction.ACTION_RUN,
+                now=context.clock(),
+                target=name[:MAX_TARGET_CHARS],
+                request_id=call.request_id,
+                details=details,
+            )
+        except StoreError:
+            # The action has run (or was refused) already: failing it now would invite a
+            # retry that repeats its effects. The log keeps the record instead.
+            log.error("action.audit_failed", action=name, execution_id=call.execution_id)
 
 
 #: The registry built-ins and plugins register into.

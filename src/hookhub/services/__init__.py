@@ -11,6 +11,7 @@ import httpx2
 import structlog
 
 from hookhub.actions import ActionContext
+from hookhub.actions.plugins import load_configured as load_action_plugins
 from hookhub.automations.wiring import AutomationServices
 from hookhub.bus import Bus, make_bus
 from hookhub.clock import Clock, utc_now
@@ -60,6 +61,8 @@ class Services:
 
     @classmethod
     def build(cls, settings: Settings, *, clock: Clock = utc_now) -> Services:
+        """Build every part; a bad action plugin is a ``ConfigError`` here, before anything runs."""
+        load_action_plugins(settings)
         db = Database(settings.database_url)
         bus = make_bus(settings.redis_url, key_prefix=settings.redis_key_prefix)
         metrics = Metrics()
