@@ -30,3 +30,20 @@ def test_exception_logs_never_show_local_variables(log_format: str) -> None:
     finally:
         root.handlers.clear()
         structlog.reset_defaults()
+
+
+def test_http_client_request_lines_never_reach_the_log() -> None:
+    # httpx2 logs "HTTP Request: POST <full URL>" at INFO; a webhook URL may hold a token.
+    configure_logging("info", "json")
+    buffer = io.StringIO()
+    root = logging.getLogger()
+    root.handlers[0].setStream(buffer)  # type: ignore[attr-defined]
+    try:
+        logging.getLogger("httpx2").info("HTTP Request: POST https://example.com/hook/%s", SECRET)
+        logging.getLogger("httpx2").warning("a client warning")
+        text = buffer.getvalue()
+        assert SECRET not in text
+        assert "a client warning" in text
+    finally:
+        root.handlers.clear()
+        structlog.reset_defaults()

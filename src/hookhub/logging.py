@@ -15,6 +15,9 @@ from structlog.typing import Processor
 
 LogFormat = Literal["auto", "json", "console"]
 
+#: Libraries whose INFO lines would put secrets in the log.
+QUIET_LOGGERS = ("httpx", "httpx2", "httpcore")
+
 
 def configure_logging(level: str = "info", log_format: LogFormat = "auto") -> None:
     use_json = log_format == "json" or (log_format == "auto" and not sys.stderr.isatty())
@@ -61,6 +64,10 @@ def configure_logging(level: str = "info", log_format: LogFormat = "auto") -> No
     root.setLevel(level.upper())
     # Requests are logged once, by hookhub's own middleware, with their request id.
     logging.getLogger("uvicorn.access").disabled = True
+    # The HTTP clients log every request's full URL at INFO; webhook and action URLs often
+    # carry a token in their path or query (Discord, Slack), so only their warnings pass.
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def _keep(
