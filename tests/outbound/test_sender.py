@@ -5,6 +5,8 @@ from __future__ import annotations
 import socket
 
 from hookhub.clock import utc_now
+from hookhub.config import Settings
+from hookhub.outbound.dispatcher import make_client
 from hookhub.outbound.sender import RESPONSE_EXCERPT_CHARS, DeliverySender
 from tests.outbound.receiver import Answer, Receiver
 
@@ -68,3 +70,15 @@ async def test_a_refused_connection_is_a_result_not_an_exception() -> None:
     assert exchange.result.status_code is None
     assert exchange.result.error is not None
     assert exchange.result.error.startswith("ConnectError")
+
+
+async def test_the_action_client_keeps_no_cookie(receiver: Receiver) -> None:
+    receiver.script.append(Answer(headers={"set-cookie": "session=abc; Path=/"}))
+    client = make_client(Settings())
+    try:
+        for _ in range(2):
+            (await client.post(receiver.url, content=b"{}")).raise_for_status()
+        assert not client.cookies
+    finally:
+        await client.aclose()
+    assert "cookie" not in receiver.requests[1].headers

@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import http.cookiejar
 import random
 import time
+import urllib.request
 from collections import OrderedDict
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -61,13 +63,25 @@ STOP_GRACE_S = 5.0
 HANDED_OFF_MEMORY = 4096
 
 
+class _RefuseCookies(http.cookiejar.DefaultCookiePolicy):
+    """Keeps no cookie: one receiver's cookie must never travel to the next URL on its host."""
+
+    def set_ok(self, cookie: http.cookiejar.Cookie, request: urllib.request.Request) -> bool:
+        return False
+
+
 def make_client(settings: Settings) -> httpx2.AsyncClient:
-    """The HTTP client of actions: no redirects (a redirect could point inside)."""
+    """The HTTP client of actions: no redirects (a redirect could point inside), no cookies."""
     timeout = httpx2.Timeout(
         settings.outbound_timeout_s, connect=settings.outbound_connect_timeout_s
     )
     limits = httpx2.Limits(max_connections=settings.outbound_max_in_flight)
-    return httpx2.AsyncClient(timeout=timeout, limits=limits, follow_redirects=False)
+    return httpx2.AsyncClient(
+        timeout=timeout,
+        limits=limits,
+        follow_redirects=False,
+        cookies=http.cookiejar.CookieJar(policy=_RefuseCookies()),
+    )
 
 
 def make_sender(settings: Settings) -> DeliverySender:
