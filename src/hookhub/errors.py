@@ -8,6 +8,7 @@
     ├── NotFoundError               the named row does not exist (HTTP 404)
     ├── ConflictError               the request contradicts stored state (HTTP 409)
     ├── InvalidInputError           well-formed but unacceptable input (HTTP 422)
+    │   └── TemplateError           an automation template is malformed, undefined or unsafe
     ├── PayloadTooLargeError        a body over the configured limit (HTTP 413)
     ├── StoreError                  the database refused or is unreachable (HTTP 503)
     │   └── SchemaOutdatedError     the database schema is behind the code
@@ -51,6 +52,12 @@ class ConflictError(HookhubError):
 
 class InvalidInputError(HookhubError):
     status_code = 422
+
+
+class TemplateError(InvalidInputError):
+    """An automation template cannot be rendered: bad syntax, an undefined value, a value that
+    is not JSON, or an attempt the sandbox refused. At creation this refuses the automation
+    (422); at run time it fails the step that holds the template."""
 
 
 class PayloadTooLargeError(HookhubError):
