@@ -166,9 +166,9 @@ def _single_expression(source: str, tree: nodes.Template) -> str | None:
     stripped = source.strip()
     if stripped != source or not (stripped.startswith("{{") and stripped.endswith("}}")):
         return None
-    if len(tree.body) != 1 or not isinstance(tree.body[0], nodes.Output):
+    output = tree.body[0] if len(tree.body) == 1 else None
+    if not isinstance(output, nodes.Output):
         return None
-    (output,) = tree.body
     if len(output.nodes) != 1 or isinstance(output.nodes[0], nodes.TemplateData):
         return None
     inner = stripped[2:-2]
