@@ -68,12 +68,15 @@ async def make_services(
         services = with_registry(
             Services.build(Settings(**values), clock=clock), toolbox, sleep, clock
         )
+        started.append(services)
         if start:
             await services.start(dispatch=False)
-            started.append(services)
         return services
 
     yield build
     for services in reversed(started):
         if services.started:
             await services.stop()
+        else:
+            # Never started, or stopped and then read from again by the test.
+            await services.db.close()
