@@ -14,7 +14,7 @@ from hookhub.automations.models import AutomationCreate
 from hookhub.automations.states import ExecutionStatus, StepStatus
 from hookhub.services import Services
 from tests.automations.conftest import MakeServices
-from tests.automations.support import FakeSleep, Toolbox
+from tests.automations.support import FakeSleep, ManualClock, Toolbox
 
 ENDPOINT_ID = "01JENDPOINT000000000000000"
 POLL_S = 0.01
@@ -51,6 +51,9 @@ async def create(services: Services, actions: list[dict[str, Any]], **fields: An
         "actions": actions,
         **fields,
     }
+    # Ids order by time: a second apart, the automations (and the history) order by creation.
+    assert isinstance(services.clock, ManualClock)
+    services.clock.advance(1)
     created = await services.automations.service.create(AutomationCreate.model_validate(definition))
     return created.id
 
