@@ -406,3 +406,38 @@ async def test_concurrent_executions_are_bounded(
         record = await services.automations.executions.get(execution_id or "")
         assert record is not None
         assert record.status == ExecutionStatus.COMPLETE
+
+
+async def test_the_trigger_may_hold_http_mappings_and_datetimes(
+    make_services: MakeServices, toolbox: Toolbox, clock: ManualClock
+) -> None:
+    from starlette.datastructures import Headers, QueryParams
+
+    services = await make_services()
+    await create(
+        services,
+        [
+            {
+                "name": "r",
+                "action": "record",
+                "params": {
+                    "label": "{{ trigger.headers['x-team'] }} {{ trigger.query.page }}",
+                    "value": "{{ trigger.received_at }}",
+                },
+            }
+        ],
+    )
+    raw = endpoint_trigger({"title": "x"})
+    raw.update(
+        headers=Headers({"x-team": "support"}),
+        query=QueryParams("page=2"),
+        received_at=clock(),
+    )
+    execution_id = await services.automations.trigger_endpoint(
+        endpoint_id=ENDPOINT_ID, trigger=raw, request_id="req-1"
+    )
+    assert execution_id is not None
+    record = await finished(services, execution_id)
+    assert record.status == ExecutionStatus.COMPLETE
+    assert toolbox.recorded() == [{"label": "support 2", "value": "2030-01-02T03:04:06Z"}]
+    assert record.trigger["headers"] == {"x-team": "support"}

@@ -20,6 +20,7 @@ MAX_BACKOFF_S = 3600.0
 DEFAULT_BACKOFF_S = 1.0
 MAX_ENDPOINT_KEY_CHARS = 128
 MAX_ACTION_NAME_CHARS = 100
+MAX_METHOD_CHARS = 16
 #: Step names are how later templates refer to results (``actions.<name>.result``).
 STEP_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_\-]{0,63}$"
 
@@ -197,6 +198,8 @@ class ManualRun(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     body: Any = Field(default_factory=dict)
+    #: What ``trigger.method`` says; a filter or template may look at it.
+    method: str = Field(default="MANUAL", min_length=1, max_length=MAX_METHOD_CHARS)
     query: dict[str, str] = Field(default_factory=dict)
     headers: dict[str, str] = Field(default_factory=dict)
     #: For an event automation: ``{type, payload, ...}``, shaped like a stored event.

@@ -19,7 +19,7 @@ Contract:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -59,8 +59,18 @@ def json_data(value: Any) -> tuple[Any, int]:
 
     Raises ``TypeError`` for a value JSON cannot hold.
     """
-    encoded = orjson.dumps(value, option=_JSON_OPTIONS)
+    encoded = orjson.dumps(value, default=_plain, option=_JSON_OPTIONS)
     return orjson.loads(encoded), len(encoded)
+
+
+def _plain(value: Any) -> Any:
+    # Header and query mappings (Starlette's Headers, QueryParams) and tuples arrive from the
+    # HTTP layer as they are; JSON holds them as objects and lists.
+    if isinstance(value, Mapping):
+        return dict(value)
+    if isinstance(value, tuple | set | frozenset):
+        return list(value)
+    raise TypeError(f"{type(value).__name__} is not JSON")
 
 
 def capped(value: Any, size: int, max_bytes: int) -> Any:

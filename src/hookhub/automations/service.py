@@ -52,7 +52,6 @@ log = structlog.get_logger(__name__)
 
 #: How long ``POST /automations/{id}/run`` with ``wait`` waits before answering anyway.
 MANUAL_RUN_WAIT_S = 30.0
-MANUAL_METHOD = "MANUAL"
 NOT_FOUND = "Automation not found"
 
 
@@ -274,7 +273,7 @@ def _manual_trigger(
         "body": body.body,
         "query": body.query,
         "headers": body.headers,
-        "method": MANUAL_METHOD,
+        "method": body.method,
         "endpoint": {"id": endpoint, "slug": endpoint, "name": None} if endpoint else None,
         "request_id": request_id,
         "received_at": isoformat_z(clock()),
