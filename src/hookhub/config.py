@@ -25,6 +25,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from hookhub.automations.models import AutomationCreate
 from hookhub.errors import ConfigError
 from hookhub.events import CHANNEL_PATTERN, MAX_CHANNEL_CHARS
 from hookhub.store.url import masked, normalise_database_url
@@ -50,6 +51,8 @@ EXCHANGE_PATTERN = re.compile(r"[a-z0-9][a-z0-9_\-]{0,31}")
 #: An action plugin: ``package.module``, ``package.module.function`` or ``package.module:function``.
 PLUGIN_PATH_PATTERN = r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*(:[A-Za-z_]\w*)?$"
 DEFAULT_TICKET_TEAM = "triage"
+#: Automations triggering one another may chain at most this deep, whatever is configured.
+MAX_CHAIN_DEPTH = 100
 
 
 class Settings(BaseSettings):
@@ -120,6 +123,15 @@ class Settings(BaseSettings):
     ticket_default_team: Team = DEFAULT_TICKET_TEAM
     #: Team routing rules for tickets created without a team; the first match wins.
     ticket_routing: list[TicketRoute] = Field(default_factory=list)
+    # Automations.
+    #: Automations defined here (``[[automations]]`` tables in TOML), synced at start-up.
+    automations: list[AutomationCreate] = Field(default_factory=list)
+    automations_max_concurrent: int = Field(default=16, gt=0)
+    automations_lease_s: float = Field(default=60.0, gt=0)
+    automations_step_timeout_s: float = Field(default=300.0, gt=0)
+    automations_max_chain_depth: int = Field(default=5, ge=0, le=MAX_CHAIN_DEPTH)
+    automations_trigger_max_bytes: int = Field(default=64 * 1024, gt=0)
+    automations_result_max_bytes: int = Field(default=16 * 1024, gt=0)
 
     @field_validator("database_url")
     @classmethod
@@ -148,6 +160,16 @@ class Settings(BaseSettings):
                 "(connect timeout + total timeout + margin), so a lease outlasts an attempt"
             )
         return self
+
+    @field_validator("automations")
+    @classmethod
+    def _automation_names_unique(cls, value: list[AutomationCreate]) -> list[AutomationCreate]:
+        # The name is how a config-defined automation is found again at the next start.
+        names = [automation.name for automation in value]
+        for name in names:
+            if names.count(name) > 1:
+                raise ValueError(f"automation name {name!r} is used twice")
+        return value
 
     @field_validator("outbound_allowed_cidrs", mode="before")
     @classmethod
@@ -253,6 +275,9 @@ class Settings(BaseSettings):
                 shown[name] = masked(normalise_database_url(value))
             elif name == "redis_url" and value:
                 shown[name] = _mask_redis(value)
+            elif name == "automations":
+                # Names only: parameters may hold credentials (an http_request header).
+                shown[name] = ", ".join(repr(item.name) for item in value) or "(none)"
             else:
                 shown[name] = "(unset)" if value is None else str(value)
         return shown

@@ -10,7 +10,8 @@
     ├── NotFoundError               the named row does not exist (HTTP 404)
     ├── ConflictError               the request contradicts stored state (HTTP 409)
     ├── InvalidInputError           well-formed but unacceptable input (HTTP 422)
-    │   └── SignalParseError        a /xc connection string with bad fields (HTTP 400)
+    │   ├── SignalParseError        a /xc connection string with bad fields (HTTP 400)
+    │   └── TemplateError           an automation template is malformed, undefined or unsafe
     ├── PayloadTooLargeError        a body over the configured limit (HTTP 413)
     ├── UnsupportedMediaTypeError   a body in a content type the endpoint refuses (HTTP 415)
     ├── RateLimitedError            too many requests; ``retry_after_s`` says when (HTTP 429)
@@ -56,6 +57,12 @@ class ConflictError(HookhubError):
 
 class InvalidInputError(HookhubError):
     status_code = 422
+
+
+class TemplateError(InvalidInputError):
+    """An automation template cannot be rendered: bad syntax, an undefined value, a value that
+    is not JSON, or an attempt the sandbox refused. At creation this refuses the automation
+    (422); at run time it fails the step that holds the template."""
 
 
 class PayloadTooLargeError(HookhubError):

@@ -1,0 +1,450 @@
+"""Reads and writes of automations and their executions; no session escapes a method.
+
+Executions are written by their owner only: every progress write names the owner and
+requires the execution to be still running, so a process that lost its lease (it stalled past
+``lease_until`` and another process recovered the execution) cannot overwrite the history.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, delete, func, insert, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from hookhub.automations.models import (
+    ActionSpec,
+    AutomationOut,
+    AutomationStatus,
+    ExecutionDetail,
+    ExecutionOut,
+    ManagedBy,
+    Step,
+)
+from hookhub.automations.states import ExecutionStatus
+from hookhub.events import new_id
+from hookhub.paging import Page
+from hookhub.store.automation_tables import Automation, AutomationExecution
+from hookhub.store.engine import Database
+from hookhub.store.models import Base, EventRecord
+
+_EXECUTIONS = Base.metadata.tables[AutomationExecution.__tablename__]
+
+
+class AutomationRecord(AutomationOut):
+    """An automation as the services see it (its config name included)."""
+
+    config_name: str | None = None
+
+    def public(self) -> AutomationOut:
+        return AutomationOut.model_validate(self.model_dump(exclude={"config_name"}))
+
+
+class ExecutionRecord(ExecutionDetail):
+    """An execution with what its runner needs: the plan it runs and who holds it."""
+
+    plan: list[ActionSpec]
+    owner: str | None
+    lease_until: datetime | None
+
+    def public(self) -> ExecutionDetail:
+        return ExecutionDetail.model_validate(
+            self.model_dump(exclude={"plan", "owner", "lease_until"})
+        )
+
+
+@dataclass(frozen=True)
+class NewExecution:
+    automation_id: str
+    trigger: dict[str, Any]
+    plan: list[ActionSpec]
+    request_id: str | None
+    depth: int
+    started_at: datetime
+    #: One execution per automation per key (``event:<id>``); None for no such limit.
+    trigger_key: str | None = None
+    status: ExecutionStatus = ExecutionStatus.RUNNING
+    error: str | None = None
+    steps: list[Step] | None = None
+
+
+class AutomationRepository:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def create(
+        self, fields: dict[str, Any], *, now: datetime, config_name: str | None = None
+    ) -> AutomationRecord:
+        row = Automation(
+            id=new_id(now),
+            created_at=now,
+            updated_at=now,
+            config_name=config_name,
+            managed_by=ManagedBy.CONFIG if config_name is not None else ManagedBy.API,
+            **_columns(fields),
+        )
+        async with self._db.session() as session:
+            session.add(row)
+        return _automation(row)
+
+    async def get(self, automation_id: str) -> AutomationRecord | None:
+        async with self._db.session() as session:
+            row = await session.get(Automation, automation_id)
+            return _automation(row) if row is not None else None
+
+    async def page(
+        self, *, status: AutomationStatus | None, limit: int, offset: int
+    ) -> Page[AutomationOut]:
+        where = [Automation.status == status] if status is not None else []
+        count = select(func.count()).select_from(Automation).where(*where)
+        query = select(Automation).where(*where).order_by(Automation.id).limit(limit).offset(offset)
+        async with self._db.session() as session:
+            total = (await session.execute(count)).scalar_one()
+            items = [_automation(row).public() for row in await session.scalars(query)]
+        return Page(items=items, total=total, limit=limit, offset=offset)
+
+    async def update(
+        self, automation_id: str, fields: dict[str, Any], *, now: datetime
+    ) -> AutomationRecord | None:
+        async with self._db.session() as session:
+            row = await session.get(Automation, automation_id)
+            if row is None:
+                return None
+            for name, value in _columns(fields).items():
+                setattr(row, name, value)
+            row.updated_at = now
+            return _automation(row)
+
+    async def delete(self, automation_id: str) -> bool:
+        async with self._db.session() as session:
+            await session.execute(
+                delete(AutomationExecution).where(
+                    AutomationExecution.automation_id == automation_id
+                )
+            )
+            result = await session.execute(delete(Automation).where(Automation.id == automation_id))
+            return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def active_for(self, kind: str, values: Sequence[str]) -> list[AutomationRecord]:
+        """Active automations triggered by ``kind`` with any of ``values``, oldest first."""
+        query = (
+            select(Automation)
+            .where(
+                Automation.trigger_kind == kind,
+                Automation.trigger_value.in_(list(values)),
+                Automation.status == AutomationStatus.ACTIVE,
+            )
+            .order_by(Automation.id)
+        )
+        async with self._db.session() as session:
+            return [_automation(row) for row in await session.scalars(query)]
+
+    async def active_event_patterns(self) -> set[str]:
+        query = select(Automation.trigger_value).where(
+            Automation.trigger_kind == "event", Automation.status == AutomationStatus.ACTIVE
+        )
+        async with self._db.session() as session:
+            return set(await session.scalars(query.distinct()))
+
+    async def managed_by_config(self) -> list[AutomationRecord]:
+        query = select(Automation).where(Automation.config_name.is_not(None))
+        async with self._db.session() as session:
+            return [_automation(row) for row in await session.scalars(query)]
+
+
+class ExecutionRepository:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def add(
+        self, items: Sequence[NewExecution], *, owner: str, lease_until: datetime
+    ) -> list[ExecutionRecord]:
+        """Store executions in one transaction, held by ``owner``; those whose trigger key is
+        already taken (another process got the same event first) are left out."""
+        added: list[ExecutionRecord] = []
+        async with self._db.transaction() as connection:
+            for item in items:
+                values = _new_row(item, owner=owner, lease_until=lease_until)
+                if item.trigger_key is None:
+                    await connection.execute(insert(_EXECUTIONS).values(**values))
+                else:
+                    dialect_insert = (
+                        postgresql_insert
+                        if connection.dialect.name == "postgresql"
+                        else sqlite_insert
+                    )
+                    result = await connection.execute(
+                        dialect_insert(_EXECUTIONS).values(**values).on_conflict_do_nothing()
+                    )
+                    if not result.rowcount:
+                        continue
+                added.append(_execution_from_values(values))
+        return added
+
+    async def get(self, execution_id: str) -> ExecutionRecord | None:
+        async with self._db.session() as session:
+            row = await session.get(AutomationExecution, execution_id)
+            return _execution(row) if row is not None else None
+
+    async def list_for(
+        self, automation_id: str, *, status: ExecutionStatus | None, limit: int, offset: int
+    ) -> Page[ExecutionOut]:
+        where = [AutomationExecution.automation_id == automation_id]
+        if status is not None:
+            where.append(AutomationExecution.status == status)
+        count = select(func.count()).select_from(AutomationExecution).where(*where)
+        query = (
+            select(AutomationExecution)
+            .where(*where)
+            .order_by(AutomationExecution.id.desc())
+            .limit(limit)
+            .offset(offset)
+        )
+        async with self._db.session() as session:
+            total = (await session.execute(count)).scalar_one()
+            items = [
+                ExecutionOut.model_validate(_execution(row).model_dump())
+                for row in await session.scalars(query)
+            ]
+        return Page(items=items, total=total, limit=limit, offset=offset)
+
+    async def save_steps(self, execution_id: str, *, owner: str, steps: list[Step]) -> bool:
+        """Record progress; False when ``owner`` no longer holds the running execution."""
+        return await self._update_held(
+            execution_id, owner, steps=[step.model_dump(mode="json") for step in steps]
+        )
+
+    async def finish(
+        self,
+        execution_id: str,
+        *,
+        owner: str,
+        status: ExecutionStatus,
+        steps: list[Step],
+        finished_at: datetime,
+        duration_ms: float,
+        error: str | None,
+        failed_step: str | None,
+    ) -> bool:
+        return await self._update_held(
+            execution_id,
+            owner,
+            status=status,
+            steps=[step.model_dump(mode="json") for step in steps],
+            finished_at=finished_at,
+            duration_ms=duration_ms,
+            error=error,
+            failed_step=failed_step,
+            owner=None,
+            lease_until=None,
+        )
+
+    async def _update_held(self, execution_id: str, holder: str, **values: Any) -> bool:
+        statement = (
+            update(AutomationExecution)
+            .where(
+                AutomationExecution.id == execution_id,
+                AutomationExecution.owner == holder,
+                AutomationExecution.status == ExecutionStatus.RUNNING,
+            )
+            .values(**values)
+        )
+        async with self._db.session() as session:
+            result = await session.execute(statement)
+            return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def renew(self, *, owner: str, ids: Sequence[str], lease_until: datetime) -> int:
+        """Extend the leases of these running executions of ``owner``; how many."""
+        if not ids:
+            return 0
+        return await self._set_lease(owner, lease_until, AutomationExecution.id.in_(list(ids)))
+
+    async def release(self, *, owner: str) -> int:
+        """Give up ``owner``'s running executions, so any process may recover them at once."""
+        return await self._set_lease(owner, None)
+
+    async def _set_lease(
+        self, owner: str, lease_until: datetime | None, *where: ColumnElement[bool]
+    ) -> int:
+        statement = (
+            update(AutomationExecution)
+            .where(
+                AutomationExecution.owner == owner,
+                AutomationExecution.status == ExecutionStatus.RUNNING,
+                *where,
+            )
+            .values(lease_until=lease_until)
+        )
+        async with self._db.session() as session:
+            result = await session.execute(statement)
+            return int(result.rowcount)  # type: ignore[attr-defined]
+
+    async def claim_abandoned(
+        self, *, owner: str, now: datetime, lease_until: datetime, limit: int
+    ) -> list[ExecutionRecord]:
+        """Take over running executions whose lease ran out (or was released), oldest first.
+
+        Each is claimed with its own conditional update, so two processes recovering at once
+        never both get the same execution.
+        """
+        abandoned = or_(
+            AutomationExecution.lease_until.is_(None), AutomationExecution.lease_until < now
+        )
+        candidates = (
+            select(AutomationExecution.id)
+            .where(AutomationExecution.status == ExecutionStatus.RUNNING, abandoned)
+            .order_by(AutomationExecution.id)
+            .limit(limit)
+        )
+        claimed: list[ExecutionRecord] = []
+        async with self._db.session() as session:
+            ids = list(await session.scalars(candidates))
+        for execution_id in ids:
+            async with self._db.session() as session:
+                result = await session.execute(
+                    update(AutomationExecution)
+                    .where(
+                        AutomationExecution.id == execution_id,
+                        AutomationExecution.status == ExecutionStatus.RUNNING,
+                        abandoned,
+                    )
+                    .values(owner=owner, lease_until=lease_until)
+                )
+                if not result.rowcount:  # type: ignore[attr-defined]
+                    continue
+                row = await session.get(AutomationExecution, execution_id)
+                if row is not None:
+                    claimed.append(_execution(row))
+        return claimed
+
+    async def chain_depth(self, request_id: str) -> int | None:
+        """The deepest execution started on behalf of ``request_id``, if any."""
+        async with self._db.session() as session:
+            depth: int | None = await session.scalar(
+                select(func.max(AutomationExecution.depth)).where(
+                    AutomationExecution.request_id == request_id
+                )
+            )
+            return depth
+
+    async def event_request_id(self, event_id: str) -> str | None:
+        """The request id an event was published under (an action passes its own on)."""
+        async with self._db.session() as session:
+            request_id: str | None = await session.scalar(
+                select(EventRecord.request_id).where(EventRecord.id == event_id)
+            )
+            return request_id
+
+    async def finished_durations(self, automation_id: str, *, sample: int) -> list[float]:
+        query = (
+            select(AutomationExecution.duration_ms)
+            .where(
+                AutomationExecution.automation_id == automation_id,
+                AutomationExecution.status.in_([ExecutionStatus.COMPLETE, ExecutionStatus.ERROR]),
+                AutomationExecution.duration_ms.is_not(None),
+            )
+            .order_by(AutomationExecution.id.desc())
+            .limit(sample)
+        )
+        async with self._db.session() as session:
+            return [float(value) for value in await session.scalars(query) if value is not None]
+
+    async def counts(self, automation_id: str) -> dict[str, int]:
+        query = (
+            select(AutomationExecution.status, func.count())
+            .where(AutomationExecution.automation_id == automation_id)
+            .group_by(AutomationExecution.status)
+        )
+        async with self._db.session() as session:
+            return {status: int(count) for status, count in (await session.execute(query)).all()}
+
+    async def recent_failures(self, automation_id: str, *, limit: int) -> list[ExecutionRecord]:
+        query = (
+            select(AutomationExecution)
+            .where(
+                AutomationExecution.automation_id == automation_id,
+                AutomationExecution.status == ExecutionStatus.ERROR,
+            )
+            .order_by(AutomationExecution.id.desc())
+            .limit(limit)
+        )
+        async with self._db.session() as session:
+            return [_execution(row) for row in await session.scalars(query)]
+
+
+def _columns(fields: dict[str, Any]) -> dict[str, Any]:
+    """API fields as table columns: the trigger splits in two, specs become plain JSON."""
+    columns = dict(fields)
+    trigger = columns.pop("trigger", None)
+    if trigger is not None:
+        kind = "endpoint" if trigger.get("endpoint") is not None else "event"
+        columns["trigger_kind"] = kind
+        columns["trigger_value"] = trigger[kind]
+    return columns
+
+
+def _automation(row: Automation) -> AutomationRecord:
+    return AutomationRecord(
+        id=row.id,
+        name=row.name,
+        description=row.description,
+        status=AutomationStatus(row.status),
+        trigger={row.trigger_kind: row.trigger_value},
+        filter=row.filter,
+        actions=[ActionSpec.model_validate(spec) for spec in row.actions],
+        managed_by=ManagedBy(row.managed_by),
+        config_name=row.config_name,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+def _new_row(item: NewExecution, *, owner: str, lease_until: datetime) -> dict[str, Any]:
+    running = item.status == ExecutionStatus.RUNNING
+    steps = item.steps or [Step(name=spec.name, action=spec.action) for spec in item.plan]
+    return {
+        "id": new_id(item.started_at),
+        "automation_id": item.automation_id,
+        "status": item.status,
+        "trigger": item.trigger,
+        "plan": [spec.model_dump(mode="json") for spec in item.plan],
+        "steps": [step.model_dump(mode="json") for step in steps],
+        "trigger_key": item.trigger_key,
+        "request_id": item.request_id,
+        "depth": item.depth,
+        "error": item.error,
+        "failed_step": None,
+        "started_at": item.started_at,
+        "finished_at": None if running else item.started_at,
+        "duration_ms": None if running else 0.0,
+        "owner": owner if running else None,
+        "lease_until": lease_until if running else None,
+    }
+
+
+def _execution_from_values(values: dict[str, Any]) -> ExecutionRecord:
+    return ExecutionRecord.model_validate(values)
+
+
+def _execution(row: AutomationExecution) -> ExecutionRecord:
+    return ExecutionRecord(
+        id=row.id,
+        automation_id=row.automation_id,
+        status=ExecutionStatus(row.status),
+        trigger=row.trigger,
+        plan=[ActionSpec.model_validate(spec) for spec in row.plan],
+        steps=[Step.model_validate(step) for step in row.steps],
+        request_id=row.request_id,
+        depth=row.depth,
+        error=row.error,
+        failed_step=row.failed_step,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        duration_ms=row.duration_ms,
+        owner=row.owner,
+        lease_until=row.lease_until,
+    )

@@ -1,0 +1,350 @@
+"""Executions across process lifetimes and events: recovery after a crash, stop, leases, event
+triggers on the in-memory bus, the chain-depth guard, and one run per event."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from hookhub.automations.models import ActionSpec, ManualRun, Step
+from hookhub.automations.repository import NewExecution
+from hookhub.automations.states import ExecutionStatus, StepStatus
+from hookhub.events import Event
+from hookhub.services import Services
+from tests.automations.conftest import MakeServices
+from tests.automations.support import ManualClock, Toolbox
+from tests.automations.test_runner import create, endpoint_trigger, trigger, until
+
+TWO_STEPS = [
+    {"name": "first", "action": "record", "params": {"label": "{{ trigger.body.title }}"}},
+    {
+        "name": "second",
+        "action": "record",
+        "params": {"label": "after {{ actions.first.result.label }}"},
+    },
+]
+
+
+async def left_running(
+    services: Services,
+    automation_id: str,
+    steps: list[Step],
+    *,
+    clock: ManualClock,
+    lease_s: float = -1,
+) -> str:
+    """Write what a process that died mid-run leaves: a running execution it still holds."""
+    automation = await services.automations.automations.get(automation_id)
+    assert automation is not None
+    [record] = await services.automations.executions.add(
+        [
+            NewExecution(
+                automation_id=automation_id,
+                trigger=endpoint_trigger({"title": "Login broken"}),
+                plan=automation.actions,
+                request_id="req-crashed",
+                depth=0,
+                started_at=clock() - timedelta(seconds=30),
+                steps=steps,
+            )
+        ],
+        owner="dead-process",
+        lease_until=clock() + timedelta(seconds=lease_s),
+    )
+    return record.id
+
+
+async def test_an_execution_left_between_steps_is_resumed_at_start(
+    make_services: MakeServices, toolbox: Toolbox, clock: ManualClock
+) -> None:
+    first = await make_services()
+    automation_id = await create(first, TWO_STEPS)
+    done = Step(
+        name="first",
+        action="record",
+        status=StepStatus.COMPLETE,
+        attempts=1,
+        started_at=clock(),
+        finished_at=clock(),
+        duration_ms=0,
+        result={"label": "Login broken", "value": None},
+    )
+    execution_id = await left_running(
+        first, automation_id, [done, Step(name="second", action="record")], clock=clock
+    )
+    await first.stop()
+
+    second = await make_services()
+    await second.automations.executor.drain()
+
+    record = await second.automations.executions.get(execution_id)
+    assert record is not None
+    assert record.status == ExecutionStatus.COMPLETE
+    # The finished step is not repeated; the next one sees its stored result.
+    assert toolbox.recorded() == [{"label": "after Login broken", "value": None}]
+    assert record.steps[1].result == {"label": "after Login broken", "value": None}
+    assert record.duration_ms == 30_000
+    assert {call.request_id for _name, _params, call in toolbox.calls} == {"req-crashed"}
+
+
+async def test_an_execution_left_mid_step_is_failed_not_repeated(
+    make_services: MakeServices, toolbox: Toolbox, clock: ManualClock
+) -> None:
+    services = await make_services()
+    automation_id = await create(services, TWO_STEPS)
+    in_flight = Step(
+        name="first",
+        action="record",
+        status=StepStatus.RUNNING,
+        attempts=1,
+        started_at=clock() - timedelta(seconds=10),
+    )
+    execution_id = await left_running(
+        services, automation_id, [in_flight, Step(name="second", action="record")], clock=clock
+    )
+    await services.stop()
+
+    restarted = await make_services()
+    await restarted.automations.executor.drain()
+
+    record = await restarted.automations.executions.get(execution_id)
+    assert record is not None
+    assert record.status == ExecutionStatus.ERROR
+    assert record.error is not None
+    assert record.error.startswith("interrupted while step 'first' was running")
+    assert record.failed_step == "first"
+    assert [step.status for step in record.steps] == [StepStatus.ERROR, StepStatus.SKIPPED]
+    assert record.steps[0].error == "interrupted"
+    assert record.steps[0].duration_ms == 10_000
+    assert toolbox.calls == []
+
+
+async def test_a_live_lease_is_left_alone_until_it_runs_out(
+    make_services: MakeServices, toolbox: Toolbox, clock: ManualClock
+) -> None:
+    services = await make_services()
+    automation_id = await create(services, TWO_STEPS)
+    execution_id = await left_running(
+        services,
+        automation_id,
+        [Step(name=n, action="record") for n in ("first", "second")],
+        clock=clock,
+        lease_s=60,
+    )
+
+    await services.automations.executor.sweep()
+    assert services.automations.executor.in_flight == 0
+    record = await services.automations.executions.get(execution_id)
+    assert record is not None
+    assert record.owner == "dead-process"
+
+    clock.advance(61)
+    await services.automations.executor.sweep()
+    await services.automations.executor.drain()
+    record = await services.automations.executions.get(execution_id)
+    assert record is not None
+    assert record.status == ExecutionStatus.COMPLETE
+    assert len(toolbox.recorded()) == 2
+
+
+async def test_stop_cancels_runs_and_leaves_them_for_recovery(
+    make_services: MakeServices, toolbox: Toolbox
+) -> None:
+    services = await make_services()
+    await create(
+        services,
+        [
+            {"name": "wait", "action": "slow", "params": {"gate": "g"}},
+            {"name": "then", "action": "record", "params": {"label": "then"}},
+        ],
+    )
+    execution_id = await trigger(services, {})
+    assert execution_id is not None
+    await until(lambda: toolbox.entered == ["g"])
+
+    await services.stop()
+
+    record = await services.automations.executions.get(execution_id)
+    assert record is not None
+    assert record.status == ExecutionStatus.RUNNING
+    assert record.lease_until is None  # released: any process may take it at once
+    assert record.steps[0].status == StepStatus.RUNNING
+
+    restarted = await make_services()
+    await restarted.automations.executor.drain()
+    record = await restarted.automations.executions.get(execution_id)
+    assert record is not None
+    assert record.status == ExecutionStatus.ERROR
+    assert record.failed_step == "wait"
+    assert toolbox.recorded() == []
+
+
+async def test_a_write_after_losing_the_lease_is_refused(
+    make_services: MakeServices, clock: ManualClock
+) -> None:
+    services = await make_services()
+    automation_id = await create(services, TWO_STEPS)
+    execution_id = await left_running(
+        services,
+        automation_id,
+        [Step(name=n, action="record") for n in ("first", "second")],
+        clock=clock,
+        lease_s=60,
+    )
+    executions = services.automations.executions
+    assert not await executions.save_steps(execution_id, owner="someone-else", steps=[])
+    assert await executions.save_steps(
+        execution_id,
+        owner="dead-process",
+        steps=[Step(name=n, action="record") for n in ("first", "second")],
+    )
+
+
+EVENT_STEPS = [
+    {
+        "name": "note",
+        "action": "record",
+        "params": {"label": "{{ trigger.event.type }}", "value": "{{ trigger.event.payload.n }}"},
+    }
+]
+
+
+async def publish(services: Services, type: str, payload: dict[str, Any]) -> Event:
+    return await services.publisher.publish(type=type, payload=payload, source="test")
+
+
+async def executions_of(services: Services, automation_id: str) -> list[Any]:
+    page = await services.automations.executions.list_for(
+        automation_id, status=None, limit=100, offset=0
+    )
+    return page.items
+
+
+async def test_event_triggers_run_on_matching_types_and_filters(
+    make_services: MakeServices, toolbox: Toolbox
+) -> None:
+    services = await make_services()
+    exact = await create(services, EVENT_STEPS, name="exact", trigger={"event": "order.paid"})
+    prefix = await create(
+        services,
+        EVENT_STEPS,
+        name="prefix, big only",
+        trigger={"event": "order.*"},
+        filter={"event.payload.n": {"$gt": 10}},
+    )
+    anything = await create(services, EVENT_STEPS, name="any", trigger={"event": "*"})
+
+    paid = await publish(services, "order.paid", {"n": 5})
+    await publish(services, "order.shipped", {"n": 50})
+    await publish(services, "user.created", {"n": 1})
+    await until(lambda: len(toolbox.recorded()) == 5)
+    await services.automations.executor.drain()
+
+    assert len(await executions_of(services, exact)) == 1
+    assert len(await executions_of(services, prefix)) == 1
+    assert len(await executions_of(services, anything)) == 3
+    [execution] = await executions_of(services, exact)
+    record = await services.automations.executions.get(execution.id)
+    assert record is not None
+    assert record.trigger["event"]["id"] == paid.id
+    assert record.trigger["event"]["payload"] == {"n": 5}
+    assert record.trigger["event"]["occurred_at"].endswith("Z")
+    assert record.depth == 0
+    assert record.request_id == paid.id  # no request behind it: the event starts the chain
+    assert sorted((p["label"], p["value"]) for p in toolbox.recorded()) == [
+        ("order.paid", 5),
+        ("order.paid", 5),
+        ("order.shipped", 50),
+        ("order.shipped", 50),
+        ("user.created", 1),
+    ]
+
+
+async def test_an_automation_that_triggers_itself_stops_at_the_chain_limit(
+    make_services: MakeServices, toolbox: Toolbox
+) -> None:
+    services = await make_services(automations_max_chain_depth=3)
+    looping = await create(
+        services,
+        [{"name": "again", "action": "publish", "params": {"type": "loop.ping", "payload": {}}}],
+        trigger={"event": "loop.*"},
+    )
+
+    await services.publisher.publish(
+        type="loop.ping", payload={}, source="test", request_id="req-origin"
+    )
+
+    async def refused() -> bool:
+        return any(
+            e.status == ExecutionStatus.ERROR for e in await executions_of(services, looping)
+        )
+
+    deadline = 200
+    while not await refused():
+        deadline -= 1
+        assert deadline, "the loop was never stopped"
+        await until(lambda: True)
+        await services.automations.executor.drain()
+    await services.automations.executor.drain()
+
+    executions = sorted(await executions_of(services, looping), key=lambda e: e.depth)
+    assert [(e.depth, e.status) for e in executions] == [
+        (0, ExecutionStatus.COMPLETE),
+        (1, ExecutionStatus.COMPLETE),
+        (2, ExecutionStatus.COMPLETE),
+        (3, ExecutionStatus.COMPLETE),
+        (4, ExecutionStatus.ERROR),
+    ]
+    assert {e.request_id for e in executions} == {"req-origin"}
+    assert "HOOKHUB_AUTOMATIONS_MAX_CHAIN_DEPTH" in (executions[-1].error or "")
+    assert len(toolbox.calls) == 4
+
+
+async def test_each_event_runs_once_whichever_processes_receive_it(
+    make_services: MakeServices, toolbox: Toolbox, clock: ManualClock
+) -> None:
+    one = await make_services()
+    other = await make_services()
+    automation_id = await create(one, EVENT_STEPS, trigger={"event": "order.paid"})
+    # Both processes receive the event (as with Redis); only one stores an execution.
+    event = Event.create(type="order.paid", payload={"n": 1}, source="test", now=clock())
+
+    started = [
+        *await one.automations.executor.trigger_event(event),
+        *await other.automations.executor.trigger_event(event),
+    ]
+    await one.automations.executor.drain()
+    await other.automations.executor.drain()
+
+    assert len(started) == 1
+    assert len(await executions_of(one, automation_id)) == 1
+    assert len(toolbox.recorded()) == 1
+
+
+async def test_manual_runs_ignore_status_and_filter_unless_asked(
+    make_services: MakeServices, toolbox: Toolbox
+) -> None:
+    services = await make_services()
+    automation_id = await create(
+        services, TWO_STEPS, status="inactive", filter={"body.title": "only this"}
+    )
+    service = services.automations.service
+
+    skipped = await service.run(
+        automation_id, ManualRun(body={"title": "x"}, apply_filter=True), request_id="r"
+    )
+    assert skipped.matched is False
+    assert skipped.execution_id is None
+
+    result = await service.run(
+        automation_id, ManualRun(body={"title": "x"}, wait=True), request_id="r"
+    )
+    assert result.execution is not None
+    assert result.execution.status == ExecutionStatus.COMPLETE
+    assert result.execution.trigger["method"] == "MANUAL"
+    assert toolbox.recorded()[-1] == {"label": "after x", "value": None}
+
+
+def test_plan_specs_round_trip() -> None:
+    spec = ActionSpec(name="a", action="record", params={"x": None})
+    assert ActionSpec.model_validate(spec.model_dump(mode="json")) == spec
