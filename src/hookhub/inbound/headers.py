@@ -6,8 +6,7 @@ import ipaddress
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from hookhub.inbound import payload
-from hookhub.inbound import verification
+from hookhub.inbound import payload, verification
 
 MASK = "[masked]"
 #: Headers that carry credentials or signatures: kept out of the history and the trigger.

@@ -70,7 +70,9 @@ def _draft_2020_12(value: dict[str, Any] | None) -> dict[str, Any] | None:
         Draft202012Validator.check_schema(value)
     except SchemaError as exc:
         where = "/".join(str(part) for part in exc.absolute_path) or "(root)"
-        raise ValueError(f"not a valid JSON Schema (Draft 2020-12) at {where}: {exc.message}")
+        raise ValueError(
+            f"not a valid JSON Schema (Draft 2020-12) at {where}: {exc.message}"
+        ) from None
     return value
 
 

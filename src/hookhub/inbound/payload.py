@@ -120,10 +120,9 @@ def parse_path(path: str) -> tuple[str | int, ...]:
 def lookup(value: Any, path: tuple[str | int, ...]) -> Any:
     """The value at ``path`` in parsed JSON, or ``None`` when any step is missing."""
     for step in path:
-        if isinstance(step, int) and isinstance(value, list) and step < len(value):
-            value = value[step]
-        elif isinstance(step, str) and isinstance(value, Mapping) and step in value:
-            value = value[step]
-        else:
+        in_list = isinstance(step, int) and isinstance(value, list) and step < len(value)
+        in_object = isinstance(step, str) and isinstance(value, Mapping) and step in value
+        if not (in_list or in_object):
             return None
+        value = value[step]
     return value
