@@ -25,6 +25,7 @@ from pydantic_settings import (
 
 from hookhub.errors import ConfigError
 from hookhub.events import CHANNEL_PATTERN, MAX_CHANNEL_CHARS
+from hookhub.inbound.models import EndpointConfig
 from hookhub.store.url import masked, normalise_database_url
 
 ENV_PREFIX = "HOOKHUB_"
@@ -37,6 +38,8 @@ DEFAULT_ADMIN_TOKEN_FILE = Path(".hookhub-admin-token")
 LEASE_MARGIN_S = 1.0
 #: Messages kept per channel at most: recovery reads them all in one go.
 MAX_HISTORY_SIZE = 10_000
+#: Body bytes of each incoming request kept in its endpoint's request history.
+DEFAULT_INBOUND_HISTORY_BODY_BYTES = 64 * 1024
 SECRET_FIELDS = ("admin_token", "internal_secret", "token_secret")
 
 
@@ -91,6 +94,32 @@ class Settings(BaseSettings):
     realtime_rate_per_s: float = Field(default=50.0, gt=0)
     realtime_rate_burst: int = Field(default=100, ge=1)
     realtime_token_ttl_s: float = Field(default=24 * 3600.0, gt=0)
+
+    # Incoming webhooks (/hooks/{slug}).
+    #: Endpoints defined here are synced into the store at start-up (``[[endpoints]]`` tables).
+    endpoints: list[EndpointConfig] = Field(default_factory=list)
+    #: Proxies whose ``X-Forwarded-For`` is believed (CIDRs); the socket peer otherwise.
+    inbound_trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    inbound_history_body_bytes: int = Field(default=DEFAULT_INBOUND_HISTORY_BODY_BYTES, ge=0)
+
+    @field_validator("inbound_trusted_proxies", mode="before")
+    @classmethod
+    def _proxy_list(cls, value: object) -> object:
+        return cls._cidr_list(value)
+
+    @field_validator("inbound_trusted_proxies")
+    @classmethod
+    def _proxies_valid(cls, value: list[str]) -> list[str]:
+        return cls._cidrs_valid(value)
+
+    @field_validator("endpoints")
+    @classmethod
+    def _endpoint_slugs_unique(cls, value: list[EndpointConfig]) -> list[EndpointConfig]:
+        slugs = [endpoint.slug for endpoint in value]
+        repeated = sorted({slug for slug in slugs if slugs.count(slug) > 1})
+        if repeated:
+            raise ValueError(f"slug defined more than once: {', '.join(repeated)}")
+        return value
 
     @field_validator("database_url")
     @classmethod
@@ -173,6 +202,8 @@ class Settings(BaseSettings):
                 shown[name] = masked(normalise_database_url(value))
             elif name == "redis_url" and value:
                 shown[name] = _mask_redis(value)
+            elif name == "endpoints":  # their secrets stay out: the slugs say which are defined
+                shown[name] = ", ".join(endpoint.slug for endpoint in value) or "(none)"
             else:
                 shown[name] = "(unset)" if value is None else str(value)
         return shown

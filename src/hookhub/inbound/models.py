@@ -90,6 +90,10 @@ def _content_types(value: list[str]) -> list[str]:
     return sorted({item.strip().lower() for item in value})
 
 
+def _default_methods() -> list[Method]:
+    return ["POST"]
+
+
 def _methods(value: list[Method]) -> list[Method]:
     return sorted(set(value), key=HTTP_METHODS.index)
 
@@ -126,9 +130,9 @@ class VerificationIn(BaseModel):
 
     scheme: Scheme = None
     #: The scheme's secret (for ``bearer``, the token). Generated when a scheme is set without.
-    secret: Secret | None = None
+    secret: Secret | None = Field(default=None, repr=False)
     #: A bearer token required beside a signature scheme (seed 002: both).
-    bearer_token: Secret | None = None
+    bearer_token: Secret | None = Field(default=None, repr=False)
     #: A timestamp header is required and must be within ``tolerance_s`` of now.
     replay_protection: bool = False
     tolerance_s: Tolerance = DEFAULT_TOLERANCE_S
@@ -158,7 +162,7 @@ class EndpointCreate(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     slug: Slug
     description: str | None = Field(default=None, max_length=1000)
-    methods: Methods = Field(default_factory=lambda: ["POST"])
+    methods: Methods = Field(default_factory=_default_methods)
     #: Accepted media types; a JSON one is parsed (and checked against ``json_schema``).
     content_types: ContentTypes = Field(default_factory=lambda: [JSON_CONTENT_TYPE])
     verification: VerificationIn = Field(default_factory=VerificationIn)
@@ -173,6 +177,13 @@ class EndpointCreate(BaseModel):
 
 class EndpointConfig(EndpointCreate):
     """One ``[[endpoints]]`` table of the TOML config; its slug is its identity there."""
+
+    @model_validator(mode="after")
+    def _secret_given(self) -> EndpointConfig:
+        # The API shows a generated secret once; nothing would show one made for the config.
+        if self.verification.scheme is not None and self.verification.secret is None:
+            raise ValueError(f"endpoint {self.slug!r}: verification.secret is required")
+        return self
 
 
 class EndpointUpdate(BaseModel):

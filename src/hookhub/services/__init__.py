@@ -15,6 +15,7 @@ from hookhub.automations.wiring import AutomationServices
 from hookhub.bus import Bus, make_bus
 from hookhub.clock import Clock, utc_now
 from hookhub.config import Settings
+from hookhub.inbound.service import InboundService
 from hookhub.metrics import Metrics
 from hookhub.outbound.dispatcher import Dispatcher, make_client
 from hookhub.outbound.service import WebhookService
@@ -52,6 +53,7 @@ class Services:
     actions: ActionContext
     automations: AutomationServices
     realtime: RealtimeService
+    inbound: InboundService
     started: bool = field(default=False)
 
     @classmethod
@@ -99,6 +101,7 @@ class Services:
             actions=actions,
         )
         publisher.local_fallback = realtime.hub.deliver_event
+        inbound = InboundService(db, settings, clock, metrics)
         return cls(
             settings=settings,
             db=db,
@@ -118,6 +121,7 @@ class Services:
             actions=actions,
             automations=automations,
             realtime=realtime,
+            inbound=inbound,
         )
 
     async def start(self, *, dispatch: bool | None = None) -> None:
@@ -130,12 +134,14 @@ class Services:
         if self.settings.dispatcher_enabled if dispatch is None else dispatch:
             await self.dispatcher.start(self.bus)
         await self.automations.start(self.bus)
+        await self.inbound.start()
         await self.realtime.start()
         self.started = True
         log.info("services.started", database=self.db.dialect, bus=type(self.bus).__name__)
 
     async def stop(self) -> None:
         await self.realtime.stop()
+        await self.inbound.stop()
         await self.automations.stop()
         await self.dispatcher.stop()
         await self.publisher.close()
