@@ -19,6 +19,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 
 from hookhub.events import UtcDatetime
 from hookhub.inbound.verification import DEFAULT_TOLERANCE_S, SCHEMES
+from hookhub.signing import WHSEC_PREFIX
 
 #: URL-safe: lower-case letters, digits, ``-`` and ``_``, starting with a letter or digit.
 SLUG_PATTERN = r"^[a-z0-9][a-z0-9_\-]*$"
@@ -30,6 +31,8 @@ DEFAULT_DEDUPE_WINDOW_S = 24 * 3600.0
 MAX_DEDUPE_WINDOW_S = 30 * 24 * 3600.0
 MAX_TOLERANCE_S = 24 * 3600.0
 MIN_SECRET_CHARS = 8
+#: Characters of a secret shown by the API: enough to tell two apart, never enough to matter.
+SECRET_SHOWN_CHARS = 4
 MAX_SECRET_CHARS = 255
 JSON_CONTENT_TYPE = "application/json"
 HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
@@ -270,11 +273,6 @@ class EndpointRecord(BaseModel):
     updated_at: UtcDatetime
 
     def public(self) -> EndpointOut:
-        from hookhub.store.outbound import SECRET_SHOWN_CHARS
-
-        def prefix(secret: str | None) -> str | None:
-            return secret[:SECRET_SHOWN_CHARS] if secret else None
-
         return EndpointOut(
             id=self.id,
             name=self.name,
@@ -285,8 +283,8 @@ class EndpointRecord(BaseModel):
             content_types=self.content_types,
             verification=VerificationOut(
                 scheme=self.scheme,
-                secret_prefix=prefix(self.secret),
-                bearer_token_prefix=prefix(self.bearer_token),
+                secret_prefix=secret_prefix(self.secret),
+                bearer_token_prefix=secret_prefix(self.bearer_token),
                 replay_protection=self.replay_protection,
                 tolerance_s=self.tolerance_s,
             ),
@@ -303,6 +301,14 @@ class EndpointRecord(BaseModel):
             created_at=self.created_at,
             updated_at=self.updated_at,
         )
+
+
+def secret_prefix(secret: str | None) -> str | None:
+    """The first characters (after ``whsec_`` when there), as ``/webhooks`` shows its secrets."""
+    if not secret:
+        return None
+    marker = WHSEC_PREFIX if secret.startswith(WHSEC_PREFIX) else ""
+    return f"{marker}{secret[len(marker) : len(marker) + SECRET_SHOWN_CHARS]}…"
 
 
 class RequestOut(BaseModel):

@@ -102,7 +102,8 @@ def parse_path(path: str) -> tuple[str | int, ...]:
 
     Raises ``ValueError`` naming the problem when the path is not of that form.
     """
-    rest = path.strip().removeprefix("$").removeprefix(".") if path.strip() != "$" else ""
+    text = path.strip()
+    rest = text[1:].removeprefix(".") if text.startswith("$") else text
     steps: list[str | int] = []
     position = 0
     while position < len(rest):

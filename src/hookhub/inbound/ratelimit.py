@@ -12,11 +12,13 @@ import math
 import time
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import limits
 import structlog
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
+from redis.asyncio import ConnectionPool
 
 log = structlog.get_logger(__name__)
 
@@ -24,6 +26,8 @@ log = structlog.get_logger(__name__)
 KEY_PREFIX_SUFFIX = "inbound-rate"
 #: The least a refused caller is told to wait, in seconds (``Retry-After`` is whole seconds).
 MIN_RETRY_AFTER_S = 1
+#: A Redis that does not answer this fast counts as away (the request then passes).
+CONNECT_TIMEOUT_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -48,13 +52,20 @@ class RateLimiter:
 
     def __init__(self, redis_url: str | None, *, key_prefix: str) -> None:
         self.storage: Storage
+        # Our own pool, so close() can let go of its connections at shutdown.
+        self._pool: ConnectionPool | None = None
         if redis_url is None:
             self.storage = MemoryStorage()
         else:
+            self._pool = ConnectionPool.from_url(
+                redis_url, socket_connect_timeout=CONNECT_TIMEOUT_S
+            )
+            options: dict[str, Any] = {"connection_pool": self._pool}
             self.storage = RedisStorage(
                 _redis_uri(redis_url),
                 implementation="redispy",
                 key_prefix=f"{key_prefix}{KEY_PREFIX_SUFFIX}",
+                **options,
             )
         self._limiter = SlidingWindowCounterRateLimiter(self.storage)
 
@@ -77,4 +88,9 @@ class RateLimiter:
         return Decision(False, wait_s)
 
     async def reset(self) -> None:
+        """Forget every count (tests)."""
         await self.storage.reset()
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.aclose()

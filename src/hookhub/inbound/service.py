@@ -113,6 +113,7 @@ class InboundService:
                 await self._pruner
             self._pruner = None
         await self.receiver.close()
+        await self.limiter.close()
 
     async def _prune_now_and_then(self) -> None:
         while True:
