@@ -130,6 +130,8 @@ def seed_headers(body: bytes, **extra: str) -> Headers:
     }
 
 
+#: The socket peer requests come from (TestClient's default is not an address).
+DEFAULT_PEER = ("203.0.113.7", 50000)
 SEED_VERIFICATION = {"scheme": "hmac", "secret": HMAC_SECRET, "bearer_token": BEARER}
 
 
@@ -142,15 +144,15 @@ def clock() -> FakeClock:
 def make_api(
     make_settings: Callable[..., Settings], clock: FakeClock, admin_headers: Headers
 ) -> Iterator[Callable[..., Api]]:
-    """``make_api(**settings)``: a started app with recorded automations, stopped at teardown."""
+    """``make_api(peer=, **settings)``: a started app with recorded automations (stopped after)."""
     with ExitStack() as stack:
 
-        def build(**overrides: Any) -> Api:
+        def build(*, peer: tuple[str, int] = DEFAULT_PEER, **overrides: Any) -> Api:
             app = create_app(make_settings(**overrides), clock=clock)
             services: Services = app.state.services
             automations = Automations()
             services.automations = automations  # type: ignore[assignment]
-            client = stack.enter_context(TestClient(app))
+            client = stack.enter_context(TestClient(app, client=peer))
             return Api(client, services, automations, clock, admin_headers)
 
         yield build
