@@ -136,18 +136,15 @@ HOOK_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-@public.api_route(
-    "/hooks/{slug}",
-    methods=list(HTTP_METHODS),
-    summary="Receive a webhook",
-    responses=HOOK_RESPONSES,
-    openapi_extra={
-        "requestBody": {
-            "required": False,
-            "content": {"application/json": {"schema": {"type": "object"}}},
-        }
-    },
-)
+#: Documented as optional JSON; the route reads the raw bytes itself (verified before parsing).
+HOOK_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": False,
+        "content": {"application/json": {"schema": {"type": "object"}}},
+    }
+}
+
+
 async def receive(slug: str, request: Request, services: ServicesDep) -> Response:
     """The raw body is read (up to the endpoint's limit) and verified before anything parses it;
     then the media type, JSON, the endpoint's schema and dedupe are checked, the request is
@@ -176,5 +173,17 @@ async def receive(slug: str, request: Request, services: ServicesDep) -> Respons
         headers=answer.headers or None,
     )
 
+
+# One route per method, so each has its own operation id in the OpenAPI schema.
+for _method in HTTP_METHODS:
+    public.add_api_route(
+        "/hooks/{slug}",
+        receive,
+        methods=[_method],
+        operation_id=f"receive_webhook_{_method.lower()}",
+        summary="Receive a webhook",
+        responses=HOOK_RESPONSES,
+        openapi_extra=None if _method in ("GET", "DELETE") else HOOK_BODY,
+    )
 
 ROUTERS: list[APIRouter] = [admin, public]
