@@ -159,8 +159,12 @@ def make_api(
 
 
 @pytest.fixture
-def api(make_api: Callable[..., Api], database_url: str) -> Api:
-    """An app on each database (SQLite and PostgreSQL)."""
+def api(database_url: str, make_api: Callable[..., Api]) -> Api:
+    """An app on each database (SQLite and PostgreSQL).
+
+    ``database_url`` comes first so it is torn down last: the apps stop before their
+    PostgreSQL database is dropped.
+    """
     return make_api(database_url=database_url)
 
 
