@@ -12,6 +12,7 @@ step refused it; the precise reason goes there and to the log, never to the call
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -118,6 +119,7 @@ class Receiver:
         self._clock = clock
         self._proxies = header_rules.networks(settings.inbound_trusted_proxies)
         self._cache: dict[str, _Cached] = {}
+        self._loading: dict[str, asyncio.Future[_Cached | None]] = {}
         self._commits: GroupCommit[NewRequest, Recorded] = GroupCommit(
             requests.record, name="hookhub-inbound-recorder"
         )
@@ -137,9 +139,18 @@ class Receiver:
 
     async def _endpoint(self, slug: str) -> _Cached | None:
         cached = self._cache.get(slug)
-        now_s = time.monotonic()
-        if cached is not None and now_s - cached.loaded_s < ENDPOINT_CACHE_TTL_S:
+        if cached is not None and time.monotonic() - cached.loaded_s < ENDPOINT_CACHE_TTL_S:
             return cached
+        # One load per slug at a time: under load, every request arriving as the entry expires
+        # would otherwise query the store for it, each one slowing the next.
+        loading = self._loading.get(slug)
+        if loading is None:
+            loading = asyncio.ensure_future(self._load(slug))
+            self._loading[slug] = loading
+            loading.add_done_callback(lambda _done: self._loading.pop(slug, None))
+        return await asyncio.shield(loading)
+
+    async def _load(self, slug: str) -> _Cached | None:
         record = await self._endpoints.by_slug(slug)
         if record is None:
             self._cache.pop(slug, None)
@@ -147,8 +158,9 @@ class Receiver:
         validator = payload.compile_schema(record.json_schema) if record.json_schema else None
         if len(self._cache) >= ENDPOINT_CACHE_SIZE:
             self._cache.clear()
-        self._cache[slug] = _Cached(record, validator, now_s)
-        return self._cache[slug]
+        loaded = _Cached(record, validator, time.monotonic())
+        self._cache[slug] = loaded
+        return loaded
 
     async def receive(self, incoming: Incoming, automations: EndpointTrigger) -> Answer:
         now = self._clock()

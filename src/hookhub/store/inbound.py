@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, delete, func, insert, select, update
+from sqlalchemy import ColumnElement, Table, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -20,6 +20,10 @@ from hookhub.store.engine import Database
 from hookhub.store.inbound_tables import InboundDedupeKey, InboundEndpoint, InboundRequest
 
 SLUG_TAKEN = "an endpoint with this slug already exists"
+DUPLICATE_REASON = "duplicate delivery id"
+#: Core tables for the hot path: no ORM unit of work per request.
+REQUESTS = cast(Table, InboundRequest.__table__)
+DEDUPE_KEYS = cast(Table, InboundDedupeKey.__table__)
 
 
 class EndpointRepository:
@@ -127,9 +131,33 @@ class RequestRepository:
         A claim succeeds when the id is new on the endpoint or its earlier claim has expired;
         otherwise the request is stored as a duplicate. The pair is the table's primary key,
         so two concurrent claims of one id cannot both succeed, whichever process makes them.
+        New ids (the usual case) are claimed in one statement for the whole batch, and the
+        requests stored in another.
         """
         async with self._db.transaction() as connection:
-            return [await _record(connection, item) for item in items]
+            rows = [dict(item.row) for item in items]
+            claiming = [
+                (row, item.dedupe_window_s)
+                for row, item in zip(rows, items, strict=True)
+                if item.dedupe_window_s is not None and row.get("delivery_id")
+            ]
+            won = await _claim_new(connection, claiming)
+            results = []
+            for row, item in zip(rows, items, strict=True):
+                recorded = Recorded(Verdict(row["verdict"]))
+                delivery_id: str | None = row.get("delivery_id")
+                claimed = won.get((row["endpoint_id"], delivery_id or ""))
+                if item.dedupe_window_s is not None and delivery_id and claimed != row["id"]:
+                    holder = await _claim(connection, row, item.dedupe_window_s)
+                    if holder is not None:
+                        execution_id = await connection.scalar(
+                            select(InboundRequest.execution_id).where(InboundRequest.id == holder)
+                        )
+                        recorded = Recorded(Verdict.DUPLICATE, holder, execution_id)
+                        row.update(verdict=Verdict.DUPLICATE, trigger=None, reason=DUPLICATE_REASON)
+                results.append(recorded)
+            await connection.execute(insert(REQUESTS), rows)
+            return results
 
     async def set_execution(
         self, request_id: str, *, execution_id: str | None, reason: str | None = None
@@ -232,19 +260,32 @@ async def _claim(connection: AsyncConnection, row: dict[str, Any], window_s: flo
     raise ConflictError("the delivery id is being claimed concurrently; try again")
 
 
-async def _record(connection: AsyncConnection, item: NewRequest) -> Recorded:
-    row = dict(item.row)
-    recorded = Recorded(Verdict(row["verdict"]))
-    if item.dedupe_window_s is not None and row.get("delivery_id"):
-        holder = await _claim(connection, row, item.dedupe_window_s)
-        if holder is not None:
-            execution_id = await connection.scalar(
-                select(InboundRequest.execution_id).where(InboundRequest.id == holder)
-            )
-            recorded = Recorded(Verdict.DUPLICATE, holder, execution_id)
-            row.update(verdict=Verdict.DUPLICATE, trigger=None, reason="duplicate delivery id")
-    await connection.execute(insert(InboundRequest).values(**row))
-    return recorded
+async def _claim_new(
+    connection: AsyncConnection, claiming: list[tuple[dict[str, Any], float]]
+) -> dict[tuple[str, str], str]:
+    """Insert the claims no one holds, in one statement: ``(endpoint, delivery id) → request``.
+
+    A key already held (or repeated within the batch) is skipped here and settled one by one.
+    """
+    if not claiming:
+        return {}
+    keys = [
+        {
+            "endpoint_id": row["endpoint_id"],
+            "delivery_id": row["delivery_id"],
+            "request_id": row["id"],
+            "expires_at": row["received_at"] + timedelta(seconds=window_s),
+        }
+        for row, window_s in claiming
+    ]
+    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    inserted = await connection.execute(
+        dialect.insert(DEDUPE_KEYS)
+        .values(keys)
+        .on_conflict_do_nothing()
+        .returning(DEDUPE_KEYS.c.endpoint_id, DEDUPE_KEYS.c.delivery_id, DEDUPE_KEYS.c.request_id)
+    )
+    return {(endpoint, delivery): request for endpoint, delivery, request in inserted}
 
 
 def endpoint_record(row: InboundEndpoint) -> EndpointRecord:
