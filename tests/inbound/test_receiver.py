@@ -7,6 +7,7 @@ reason, and that nothing was handed to the automations.
 from __future__ import annotations
 
 import json
+import secrets
 import re
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -116,8 +117,9 @@ def test_public_hooks_need_no_admin_token_and_ignore_a_wrong_one(lite_api: Api) 
     # The endpoint's own bearer token is the one checked, not the admin token.
     response = post(lite_api, body, seed_headers(body))
     assert response.status_code == 200
-    assert lite_api.history  # the admin API still wants its token:
-    assert lite_api.client.get("/endpoints").status_code == 401
+    admin_only = lite_api.client.post(SEED_PATH, content=body, headers=lite_api.admin)
+    assert admin_only.status_code == 401  # the admin token is no endpoint credential
+    assert lite_api.client.get("/endpoints").status_code == 401  # the admin API still wants it
 
 
 def test_sha256_prefixed_signature_and_a_fresh_timestamp_pass(lite_api: Api) -> None:
@@ -472,3 +474,21 @@ def test_a_failed_hand_over_frees_the_delivery_id_for_the_retry(lite_api: Api) -
     assert "duplicate" not in retried.json()
     reasons = [r["reason"] for r in lite_api.history(endpoint["id"])["items"]]
     assert "starting the automations failed: RuntimeError" in reasons
+
+
+@pytest.mark.redis
+def test_two_processes_on_one_redis_share_the_rate_limit(
+    make_api: Callable[..., Api], redis_url: str, sqlite_url: str
+) -> None:
+    """Two apps (as two processes behind a load balancer) on one store and one Redis."""
+    prefix = f"hookhub-test-{secrets.token_hex(6)}:"
+    shared = {"database_url": sqlite_url, "redis_url": redis_url, "redis_key_prefix": prefix}
+    first, second = make_api(**shared), make_api(**shared)
+    seed_endpoint(first, rate_limit="3/minute", dedupe={"enabled": False})
+    body = encoded(SEED_BODY)
+    try:
+        statuses = [post(api, body, seed_headers(body)).status_code for api in (first, second) * 3]
+    finally:
+        first.client.portal.call(first.services.inbound.limiter.reset)  # type: ignore[union-attr]
+    assert statuses == [200, 200, 200, 429, 429, 429]
+    assert len(first.automations.calls) + len(second.automations.calls) == 3
