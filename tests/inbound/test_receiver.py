@@ -7,8 +7,8 @@ reason, and that nothing was handed to the automations.
 from __future__ import annotations
 
 import json
-import secrets
 import re
+import secrets
 from collections.abc import Callable, Iterator
 from typing import Any
 
