@@ -492,3 +492,27 @@ def test_two_processes_on_one_redis_share_the_rate_limit(
         first.client.portal.call(first.services.inbound.limiter.reset)  # type: ignore[union-attr]
     assert statuses == [200, 200, 200, 429, 429, 429]
     assert len(first.automations.calls) + len(second.automations.calls) == 3
+
+
+def test_nul_characters_never_break_storing_the_request(
+    api: Api, refused: Callable[..., Any]
+) -> None:
+    """PostgreSQL cannot hold NUL in text or JSON: such requests are answered, not crashed on."""
+    endpoint = seed_endpoint(api, json_schema=None)
+    body = b'{"title": "a\\u0000b"}'
+    answer = refused(
+        api, post(api, body, seed_headers(body)), 400, "Malformed JSON body", "invalid"
+    )
+    assert "NUL" in answer["errors"][0]["message"]
+
+    garbage = b"\x00\xff binary"
+    headers = seed_headers(garbage)
+    headers["X-Webhook-Signature"] = sign(b"other")
+    assert post(api, garbage, headers).status_code == 401
+
+    ok_body = encoded(SEED_BODY)
+    accepted = post(api, ok_body, seed_headers(ok_body), params={"q": "a\x00b"})
+    assert accepted.status_code == 200
+    assert api.automations.calls[0]["trigger"]["query"] == {"q": "a\ufffdb"}
+    verdicts = sorted(item["verdict"] for item in api.history(endpoint["id"])["items"])
+    assert verdicts == ["accepted", "invalid", "unverified"]

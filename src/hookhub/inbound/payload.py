@@ -19,6 +19,8 @@ INVALID_JSON = "Malformed JSON body"
 #: Seed 002's answer to a body its schema refuses.
 INVALID_PAYLOAD = "Invalid payload"
 UNSUPPORTED_TYPE = "Unsupported content type"
+NUL_ESCAPE = b"\\u0000"
+NUL_MESSAGE = "NUL characters (\\u0000) are not accepted"
 #: Problems listed in one answer at most: a huge wrong body must not make a huge answer.
 MAX_LISTED_ERRORS = 50
 #: Where every error path starts, as in the rest of the API's validation errors (``body.name``).
@@ -71,9 +73,19 @@ def check_media_type(media: str, allowed: list[str]) -> None:
 
 def parse_json(body: bytes) -> Any:
     try:
-        return orjson.loads(body)
+        parsed = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise PayloadError(INVALID_JSON, errors=[{"path": BODY, "message": str(exc)}]) from None
+    # PostgreSQL's JSON and text types cannot hold NUL, so such a body could not be stored;
+    # refused on both databases alike.
+    if NUL_ESCAPE in body:
+        raise PayloadError(INVALID_JSON, errors=[{"path": BODY, "message": NUL_MESSAGE}])
+    return parsed
+
+
+def without_nul(text: str) -> str:
+    """``text`` with NUL replaced (U+FFFD), so PostgreSQL can store it."""
+    return text.replace("\x00", "\ufffd") if "\x00" in text else text
 
 
 def compile_schema(schema: dict[str, Any]) -> Draft202012Validator:

@@ -276,7 +276,7 @@ class Receiver:
             chunks.append(chunk)
         body = b"".join(chunks)
         cap = self._settings.inbound_history_body_bytes
-        row["body"] = body[:cap].decode("utf-8", "replace") if body else None
+        row["body"] = payload.without_nul(body[:cap].decode("utf-8", "replace")) if body else None
         row["body_truncated"] = len(body) > cap
         return body
 

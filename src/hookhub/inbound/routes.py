@@ -25,6 +25,7 @@ from hookhub.inbound.models import (
     RequestOut,
     Verdict,
 )
+from hookhub.inbound.payload import without_nul
 from hookhub.inbound.receiver import Incoming
 from hookhub.paging import DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT, Page
 
@@ -154,7 +155,7 @@ async def receive(slug: str, request: Request, services: ServicesDep) -> Respons
         slug=slug,
         method=request.method,
         headers=[(name, value) for name, value in request.headers.items()],
-        query=dict(request.query_params),
+        query={name: without_nul(value) for name, value in request.query_params.items()},
         peer=request.client.host if request.client else None,
         declared_length=int(declared) if declared and declared.isdigit() else None,
         body=request.stream(),
