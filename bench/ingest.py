@@ -354,8 +354,7 @@ async def _set_up(port: int, token: str, console: Console) -> str:
         "/automations",
         {
             "name": "bench",
-            "status": "active",
-            "trigger": {"type": "endpoint", "endpoint_id": endpoint["id"]},
+            "trigger": {"endpoint": SLUG},
             "actions": [{"name": "ping", "action": "ping", "params": {}}],
         },
     )

@@ -44,7 +44,7 @@ def test_create_shows_the_secret_once_then_only_its_prefix(api: Api) -> None:
     assert created["rate_limit"] == "100/minute"
     assert created["dedupe"] == {"enabled": True, "window_s": 86400.0, "id_path": None}
     assert created["json_schema"] == SEED_SCHEMA
-    assert (created["source"], created["is_active"]) == ("api", True)
+    assert (created["managed_by"], created["is_active"]) == ("api", True)
 
     shown = ok(api.client.get(f"/endpoints/{created['id']}", headers=api.admin))
     listed = ok(api.client.get("/endpoints", headers=api.admin))

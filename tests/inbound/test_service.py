@@ -83,7 +83,7 @@ def test_config_endpoints_are_synced_and_read_only_in_the_api(
         endpoints=[configured(slug="discord-ticket", verification=verification), configured()],
     )
     listed = first.client.get("/endpoints", headers=first.admin).json()["items"]
-    assert {(e["slug"], e["source"]) for e in listed} == {
+    assert {(e["slug"], e["managed_by"]) for e in listed} == {
         ("discord-ticket", "config"),
         ("configured", "config"),
     }
@@ -113,7 +113,7 @@ def test_config_endpoints_are_synced_and_read_only_in_the_api(
     assert after["discord-ticket"]["id"] == ticket["id"]
     assert after["discord-ticket"]["name"] == "Tickets v2"
     assert second.history(ticket["id"])["total"] == 1
-    assert (after["configured"]["source"], after["configured"]["is_active"]) == ("api", False)
+    assert (after["configured"]["managed_by"], after["configured"]["is_active"]) == ("api", False)
     assert after["from-api"] == {k: v for k, v in api_made.items() if k != "secret"}
     released = f"/endpoints/{after['configured']['id']}"
     assert second.client.delete(released, headers=second.admin).status_code == 200
@@ -126,7 +126,7 @@ def test_a_config_endpoint_takes_over_an_api_one_with_its_slug(
     created = first.create(slug="shared", name="From the API")
     second = make_api(database_url=sqlite_url, endpoints=[configured(slug="shared")])
     [endpoint] = second.client.get("/endpoints", headers=second.admin).json()["items"]
-    assert (endpoint["id"], endpoint["name"], endpoint["source"]) == (
+    assert (endpoint["id"], endpoint["name"], endpoint["managed_by"]) == (
         created["id"],
         "Configured",
         "config",

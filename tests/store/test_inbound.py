@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from hookhub.events import new_id
-from hookhub.inbound.models import Source, Verdict
+from hookhub.inbound.models import ManagedBy, Verdict
 from hookhub.store.engine import Database
 from hookhub.store.inbound import EndpointRepository, NewRequest, RequestRepository
 
@@ -59,7 +59,7 @@ def request(endpoint_id: str, delivery_id: str | None, at: datetime = NOW) -> Ne
 
 async def endpoint(db: Database) -> str:
     created = await EndpointRepository(db).create(
-        fields=ENDPOINT_FIELDS, source=Source.API, now=NOW
+        fields=ENDPOINT_FIELDS, managed_by=ManagedBy.API, now=NOW
     )
     return created.id
 

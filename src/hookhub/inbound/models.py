@@ -39,7 +39,7 @@ HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 Method = Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
 
 
-class Source(StrEnum):
+class ManagedBy(StrEnum):
     """Where an endpoint is defined. Config-defined ones change only in the config file."""
 
     API = "api"
@@ -236,7 +236,7 @@ class EndpointOut(BaseModel):
     dedupe: DedupeOut
     max_body_bytes: int | None
     is_active: bool
-    source: Source
+    managed_by: ManagedBy
     created_at: UtcDatetime
     updated_at: UtcDatetime
 
@@ -268,7 +268,7 @@ class EndpointRecord(BaseModel):
     dedupe_id_path: str | None
     max_body_bytes: int | None
     is_active: bool
-    source: Source
+    managed_by: ManagedBy
     created_at: UtcDatetime
     updated_at: UtcDatetime
 
@@ -297,7 +297,7 @@ class EndpointRecord(BaseModel):
             ),
             max_body_bytes=self.max_body_bytes,
             is_active=self.is_active,
-            source=self.source,
+            managed_by=self.managed_by,
             created_at=self.created_at,
             updated_at=self.updated_at,
         )

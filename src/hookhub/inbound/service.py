@@ -1,11 +1,11 @@
 """Managing incoming endpoints: CRUD, the config file's endpoints, request history and replay.
 
-Endpoints come from two places. Those created through the API (``source: api``) are changed and
-deleted there. Those in the config file (``[[endpoints]]``, ``source: config``) are written into
-the store at start-up, matched by slug, and the API refuses to change or delete them (409): the
-file is their one source of truth, so a restart never undoes an API edit silently. An endpoint
-that leaves the file is deactivated and handed to the API (``source: api``), keeping its request
-history until an admin deletes it.
+Endpoints come from two places. Those created through the API (``managed_by: api``) are
+changed and deleted there. Those in the config file (``[[endpoints]]``, ``managed_by: config``)
+are written into the store at start-up, matched by slug, and the API refuses to change or delete
+them (409): the file is their one source of truth, so a restart never undoes an API edit
+silently. An endpoint that leaves the file is deactivated and handed to the API
+(``managed_by: api``), keeping its request history until an admin deletes it.
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ from hookhub.inbound.models import (
     EndpointRecord,
     EndpointUpdate,
     EndpointWithSecret,
+    ManagedBy,
     ReplayResult,
     RequestOut,
-    Source,
     Verdict,
 )
 from hookhub.inbound.ratelimit import RateLimiter
@@ -128,26 +128,26 @@ class InboundService:
         now = self._clock()
         wanted = {endpoint.slug: endpoint for endpoint in configured}
         for slug, defined in wanted.items():
-            columns = {**_columns(defined), "source": Source.CONFIG}
+            columns = {**_columns(defined), "managed_by": ManagedBy.CONFIG}
             existing = await self._endpoints.by_slug(slug)
             if existing is None:
                 try:
                     await self._endpoints.create(
-                        fields=_columns(defined), source=Source.CONFIG, now=now
+                        fields=_columns(defined), managed_by=ManagedBy.CONFIG, now=now
                     )
                     continue
                 except ConflictError:  # another process created it meanwhile
                     existing = await self._endpoints.by_slug(slug)
                     if existing is None:
                         raise
-            if existing.source is Source.API:
+            if existing.managed_by is ManagedBy.API:
                 log.warning("inbound.endpoint_taken_over_by_config", slug=slug)
             await self._endpoints.update(existing.id, columns, now=now)
-        stale = await self._endpoints.list(source=Source.CONFIG)
+        stale = await self._endpoints.list(managed_by=ManagedBy.CONFIG)
         for endpoint in stale.items:
             if endpoint.slug not in wanted:
                 await self._endpoints.update(
-                    endpoint.id, {"is_active": False, "source": Source.API}, now=now
+                    endpoint.id, {"is_active": False, "managed_by": ManagedBy.API}, now=now
                 )
                 log.info("inbound.endpoint_released_from_config", slug=endpoint.slug)
         self.receiver.forget()
@@ -160,7 +160,7 @@ class InboundService:
 
     async def _require_api(self, endpoint_id: str) -> EndpointRecord:
         found = await self._require(endpoint_id)
-        if found.source is Source.CONFIG:
+        if found.managed_by is ManagedBy.CONFIG:
             raise ConflictError(CONFIG_DEFINED)
         return found
 
@@ -175,7 +175,7 @@ class InboundService:
                 }
             )
         created = await self._endpoints.create(
-            fields=_columns(body), source=Source.API, now=self._clock()
+            fields=_columns(body), managed_by=ManagedBy.API, now=self._clock()
         )
         self.receiver.forget()
         return EndpointWithSecret(**created.public().model_dump(), secret=created.secret)
@@ -246,7 +246,7 @@ class InboundService:
 
 
 def _columns_of(record: EndpointRecord) -> dict[str, Any]:
-    return record.model_dump(exclude={"id", "source", "created_at", "updated_at"})
+    return record.model_dump(exclude={"id", "managed_by", "created_at", "updated_at"})
 
 
 def _api_shape(columns: dict[str, Any]) -> dict[str, Any]:

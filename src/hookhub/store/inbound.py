@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hookhub.errors import ConflictError
 from hookhub.events import new_id
-from hookhub.inbound.models import EndpointRecord, RequestOut, Source, Verdict
+from hookhub.inbound.models import EndpointRecord, ManagedBy, RequestOut, Verdict
 from hookhub.paging import Page
 from hookhub.store.engine import Database
 from hookhub.store.inbound_tables import InboundDedupeKey, InboundEndpoint, InboundRequest
@@ -31,11 +31,11 @@ class EndpointRepository:
         self._db = db
 
     async def create(
-        self, *, fields: dict[str, Any], source: Source, now: datetime
+        self, *, fields: dict[str, Any], managed_by: ManagedBy, now: datetime
     ) -> EndpointRecord:
         """Store an endpoint; :class:`ConflictError` when its slug is taken."""
         row = InboundEndpoint(
-            id=new_id(now), source=source, created_at=now, updated_at=now, **fields
+            id=new_id(now), managed_by=managed_by, created_at=now, updated_at=now, **fields
         )
         try:
             async with self._db.session() as session:
@@ -58,15 +58,15 @@ class EndpointRepository:
         self,
         *,
         is_active: bool | None = None,
-        source: Source | None = None,
+        managed_by: ManagedBy | None = None,
         limit: int | None = None,
         offset: int = 0,
     ) -> Page[EndpointRecord]:
         where: list[ColumnElement[bool]] = []
         if is_active is not None:
             where.append(InboundEndpoint.is_active.is_(is_active))
-        if source is not None:
-            where.append(InboundEndpoint.source == source)
+        if managed_by is not None:
+            where.append(InboundEndpoint.managed_by == managed_by)
         count = select(func.count()).select_from(InboundEndpoint).where(*where)
         query = select(InboundEndpoint).where(*where).order_by(InboundEndpoint.id).offset(offset)
         if limit is not None:

@@ -38,7 +38,7 @@ class InboundEndpoint(Base):
     max_body_bytes: Mapped[int | None] = mapped_column(Integer, nullable=True)
     is_active: Mapped[bool] = mapped_column(Boolean)
     #: ``api`` or ``config``: config-defined endpoints change only in the config file.
-    source: Mapped[str] = mapped_column(String(16))
+    managed_by: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 

@@ -42,7 +42,7 @@ def upgrade() -> None:
         sa.Column("dedupe_id_path", sa.String(length=200), nullable=True),
         sa.Column("max_body_bytes", sa.Integer(), nullable=True),
         sa.Column("is_active", sa.Boolean(), nullable=False),
-        sa.Column("source", sa.String(length=16), nullable=False),
+        sa.Column("managed_by", sa.String(length=16), nullable=False),
         sa.Column("created_at", TIMESTAMP, nullable=False),
         sa.Column("updated_at", TIMESTAMP, nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_inbound_endpoints")),
