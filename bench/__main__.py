@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 
-from bench import outbound, publish, realtime
+from bench import ingest, outbound, publish, realtime
 
 
 def main() -> None:
     asyncio.run(publish.main())
     asyncio.run(outbound.main())
     asyncio.run(realtime.main())
+    asyncio.run(ingest.main())
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ from pydantic_settings import (
 from hookhub.automations.models import AutomationCreate
 from hookhub.errors import ConfigError
 from hookhub.events import CHANNEL_PATTERN, MAX_CHANNEL_CHARS
+from hookhub.inbound.models import EndpointConfig
 from hookhub.store.url import masked, normalise_database_url
 from hookhub.tickets.routing import Team, TicketRoute
 
@@ -41,6 +42,8 @@ DEFAULT_ADMIN_TOKEN_FILE = Path(".hookhub-admin-token")
 LEASE_MARGIN_S = 1.0
 #: Messages kept per channel at most: recovery reads them all in one go.
 MAX_HISTORY_SIZE = 10_000
+#: Body bytes of each incoming request kept in its endpoint's request history.
+DEFAULT_INBOUND_HISTORY_BODY_BYTES = 64 * 1024
 SECRET_FIELDS = ("admin_token", "internal_secret", "token_secret")
 #: Signal webhook: exchanges a /xc signal may name unless configured otherwise.
 DEFAULT_SIGNAL_EXCHANGES = ("binance", "bybit", "kucoin", "okx")
@@ -132,6 +135,31 @@ class Settings(BaseSettings):
     automations_max_chain_depth: int = Field(default=5, ge=0, le=MAX_CHAIN_DEPTH)
     automations_trigger_max_bytes: int = Field(default=64 * 1024, gt=0)
     automations_result_max_bytes: int = Field(default=16 * 1024, gt=0)
+    # Incoming webhooks (/hooks/{slug}).
+    #: Endpoints defined here are synced into the store at start-up (``[[endpoints]]`` tables).
+    endpoints: list[EndpointConfig] = Field(default_factory=list)
+    #: Proxies whose ``X-Forwarded-For`` is believed (CIDRs); the socket peer otherwise.
+    inbound_trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    inbound_history_body_bytes: int = Field(default=DEFAULT_INBOUND_HISTORY_BODY_BYTES, ge=0)
+
+    @field_validator("inbound_trusted_proxies", mode="before")
+    @classmethod
+    def _proxy_list(cls, value: object) -> object:
+        return cls._cidr_list(value)
+
+    @field_validator("inbound_trusted_proxies")
+    @classmethod
+    def _proxies_valid(cls, value: list[str]) -> list[str]:
+        return cls._cidrs_valid(value)
+
+    @field_validator("endpoints")
+    @classmethod
+    def _endpoint_slugs_unique(cls, value: list[EndpointConfig]) -> list[EndpointConfig]:
+        slugs = [endpoint.slug for endpoint in value]
+        repeated = sorted({slug for slug in slugs if slugs.count(slug) > 1})
+        if repeated:
+            raise ValueError(f"slug defined more than once: {', '.join(repeated)}")
+        return value
 
     @field_validator("database_url")
     @classmethod
@@ -278,6 +306,8 @@ class Settings(BaseSettings):
             elif name == "automations":
                 # Names only: parameters may hold credentials (an http_request header).
                 shown[name] = ", ".join(repr(item.name) for item in value) or "(none)"
+            elif name == "endpoints":  # their secrets stay out: the slugs say which are defined
+                shown[name] = ", ".join(endpoint.slug for endpoint in value) or "(none)"
             else:
                 shown[name] = "(unset)" if value is None else str(value)
         return shown

@@ -16,6 +16,7 @@ from hookhub.automations.wiring import AutomationServices
 from hookhub.bus import Bus, make_bus
 from hookhub.clock import Clock, utc_now
 from hookhub.config import Settings
+from hookhub.inbound.service import InboundService
 from hookhub.metrics import Metrics
 from hookhub.outbound.dispatcher import Dispatcher, make_client, make_sender
 from hookhub.outbound.sender import DeliverySender
@@ -57,6 +58,7 @@ class Services:
     automations: AutomationServices
     realtime: RealtimeService
     signals: SignalService
+    inbound: InboundService
     started: bool = field(default=False)
 
     @classmethod
@@ -108,6 +110,7 @@ class Services:
         )
         publisher.local_fallback = realtime.hub.deliver_event
         signals = SignalService(db, publisher, audit, settings, clock)
+        inbound = InboundService(db, settings, clock, metrics)
         return cls(
             settings=settings,
             db=db,
@@ -129,6 +132,7 @@ class Services:
             automations=automations,
             realtime=realtime,
             signals=signals,
+            inbound=inbound,
         )
 
     async def start(self, *, dispatch: bool | None = None) -> None:
@@ -141,6 +145,7 @@ class Services:
         if self.settings.dispatcher_enabled if dispatch is None else dispatch:
             await self.dispatcher.start(self.bus)
         await self.automations.start(self.bus)
+        await self.inbound.start()
         await self.realtime.start()
         self.started = True
         log.info("services.started", database=self.db.dialect, bus=type(self.bus).__name__)
@@ -148,6 +153,7 @@ class Services:
     async def stop(self) -> None:
         await self.realtime.stop()
         await self.signals.close()
+        await self.inbound.stop()
         await self.automations.stop()
         await self.dispatcher.stop()
         await self.publisher.close()

@@ -1,0 +1,143 @@
+"""The request history's dedupe claims on both databases: one winner per delivery id, even when
+requests race from separate connections (as separate processes would), and expiry."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from hookhub.events import new_id
+from hookhub.inbound.models import ManagedBy, Verdict
+from hookhub.store.engine import Database
+from hookhub.store.inbound import EndpointRepository, NewRequest, RequestRepository
+
+NOW = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
+WINDOW_S = 3600.0
+ENDPOINT_FIELDS: dict[str, Any] = {
+    "name": "e",
+    "slug": "e",
+    "description": None,
+    "methods": ["POST"],
+    "content_types": ["application/json"],
+    "scheme": None,
+    "secret": None,
+    "bearer_token": None,
+    "replay_protection": False,
+    "tolerance_s": 300.0,
+    "json_schema": None,
+    "rate_limit": None,
+    "dedupe_enabled": True,
+    "dedupe_window_s": WINDOW_S,
+    "dedupe_id_path": None,
+    "max_body_bytes": None,
+    "is_active": True,
+}
+
+
+def request(endpoint_id: str, delivery_id: str | None, at: datetime = NOW) -> NewRequest:
+    row = {
+        "id": new_id(at),
+        "endpoint_id": endpoint_id,
+        "received_at": at,
+        "method": "POST",
+        "client_ip": "198.51.100.1",
+        "status_code": 200,
+        "verdict": Verdict.ACCEPTED,
+        "reason": None,
+        "headers": {},
+        "query": {},
+        "body": "{}",
+        "body_bytes": 2,
+        "body_truncated": False,
+        "delivery_id": delivery_id,
+        "execution_id": None,
+        "trigger": {"body": {}},
+    }
+    return NewRequest(row, WINDOW_S)
+
+
+async def endpoint(db: Database) -> str:
+    created = await EndpointRepository(db).create(
+        fields=ENDPOINT_FIELDS, managed_by=ManagedBy.API, now=NOW
+    )
+    return created.id
+
+
+async def test_one_batch_claims_an_id_once(db: Database) -> None:
+    endpoint_id = await endpoint(db)
+    repository = RequestRepository(db)
+    first, second, other, anonymous = await repository.record(
+        [
+            request(endpoint_id, "d1"),
+            request(endpoint_id, "d1"),
+            request(endpoint_id, "d2"),
+            request(endpoint_id, None),
+        ]
+    )
+    assert [r.verdict for r in (first, second, other, anonymous)] == [
+        Verdict.ACCEPTED,
+        Verdict.DUPLICATE,
+        Verdict.ACCEPTED,
+        Verdict.ACCEPTED,
+    ]
+    page = await repository.list(endpoint_id, verdict=Verdict.DUPLICATE, limit=10, offset=0)
+    [duplicate] = page.items
+    found = await repository.get(endpoint_id, duplicate.id)
+    assert found is not None and found[1] is None  # a duplicate keeps no trigger to replay
+
+
+async def test_concurrent_claims_from_separate_connections_have_one_winner(
+    database_url: str,
+) -> None:
+    from hookhub.store.migrate import upgrade
+
+    setup = Database(database_url)
+    await upgrade(setup)
+    endpoint_id = await endpoint(setup)
+    # One Database (engine) per "process": PostgreSQL really runs the claims side by side.
+    processes = [Database(database_url) for _ in range(4)]
+    try:
+        results = await asyncio.gather(
+            *(
+                RequestRepository(db).record([request(endpoint_id, "same")])
+                for db in processes
+                for _ in range(3)
+            )
+        )
+        verdicts = [recorded.verdict for [recorded] in results]
+        assert verdicts.count(Verdict.ACCEPTED) == 1
+        assert verdicts.count(Verdict.DUPLICATE) == len(verdicts) - 1
+        winner = next(r for [r] in results if r.verdict is Verdict.ACCEPTED)
+        assert winner.original_request_id is None
+        holders = {r.original_request_id for [r] in results if r.verdict is Verdict.DUPLICATE}
+        assert len(holders) == 1
+    finally:
+        for db in [setup, *processes]:
+            await db.close()
+
+
+async def test_an_expired_claim_is_taken_over_and_pruned(db: Database) -> None:
+    endpoint_id = await endpoint(db)
+    repository = RequestRepository(db)
+    later = NOW + timedelta(seconds=WINDOW_S)
+    [first] = await repository.record([request(endpoint_id, "d1")])
+    [inside] = await repository.record([request(endpoint_id, "d1", later - timedelta(seconds=1))])
+    [after] = await repository.record([request(endpoint_id, "d1", later)])
+    assert [first.verdict, inside.verdict, after.verdict] == [
+        Verdict.ACCEPTED,
+        Verdict.DUPLICATE,
+        Verdict.ACCEPTED,
+    ]
+    assert await repository.prune(now=later) == 0  # the taken-over claim runs to later + window
+    assert await repository.prune(now=later + timedelta(seconds=WINDOW_S)) == 1
+
+
+async def test_a_released_claim_frees_the_id(db: Database) -> None:
+    endpoint_id = await endpoint(db)
+    repository = RequestRepository(db)
+    claim = request(endpoint_id, "d1")
+    await repository.record([claim])
+    await repository.release(endpoint_id, "d1", claim.row["id"])
+    [again] = await repository.record([request(endpoint_id, "d1")])
+    assert again.verdict is Verdict.ACCEPTED
