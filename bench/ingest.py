@@ -99,7 +99,7 @@ def _serve() -> None:
 
     settings = load_settings()
     configure_logging(settings.log_level, settings.log_format)
-    app = create_app(settings)
+    app = create_app(settings, settle_heap=True)  # as `hookhub serve` does
 
     async def bare(request: Request) -> Response:
         await request.body()
