@@ -1,4 +1,8 @@
-"""Request-scoped dependencies and the admin route class."""
+"""Request-scoped dependencies and the admin route class.
+
+The dependencies are ``async def`` although they never wait: FastAPI runs a plain ``def``
+dependency in a worker thread, a thread hop on every request for a dictionary lookup.
+"""
 
 from __future__ import annotations
 
@@ -23,7 +27,11 @@ def get_services(request: Request) -> Services:
     return services
 
 
-def request_id(request: Request) -> str | None:
+async def services_dependency(request: Request) -> Services:
+    return get_services(request)
+
+
+async def request_id(request: Request) -> str | None:
     value = getattr(request.state, "request_id", None)
     return value if isinstance(value, str) else None
 
@@ -53,7 +61,7 @@ class AdminRoute(APIRoute):
         return authenticated
 
 
-def current_principal(
+async def current_principal(
     request: Request,
     _credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer_scheme)],
 ) -> Principal:
@@ -61,6 +69,6 @@ def current_principal(
     return principal
 
 
-ServicesDep = Annotated[Services, Depends(get_services)]
+ServicesDep = Annotated[Services, Depends(services_dependency)]
 PrincipalDep = Annotated[Principal, Depends(current_principal)]
 RequestIdDep = Annotated[str | None, Depends(request_id)]
