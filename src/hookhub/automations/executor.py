@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
+import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
@@ -63,6 +64,10 @@ RECOVER_BATCH = 100
 #: Running executions whose leases are renewed per statement.
 RENEW_BATCH = 500
 OWNER_BYTES = 8
+#: An endpoint's automations are read again at most this often (other processes' changes).
+ENDPOINT_CACHE_TTL_S = 1.0
+#: Endpoints whose automations are kept; past it the cache starts afresh.
+ENDPOINT_CACHE_SIZE = 1024
 
 
 def resume_refusal(record: ExecutionRecord) -> str | None:
@@ -112,6 +117,9 @@ class Executor:
         self._running = False
         #: Patterns of active event automations; None until (re)loaded.
         self._event_patterns: set[str] | None = None
+        #: Active automations of an endpoint (by its id and slug), and when they were loaded.
+        self._endpoint_automations: dict[tuple[str, ...], tuple[float, list[AutomationRecord]]]
+        self._endpoint_automations = {}
 
     # Life cycle.
 
@@ -160,8 +168,26 @@ class Executor:
         return len(self._tasks)
 
     def definitions_changed(self) -> None:
-        """An automation was created, changed or deleted here: reload the event patterns."""
+        """An automation was created, changed or deleted here: reload what is cached."""
         self._event_patterns = None
+        self._endpoint_automations.clear()
+
+    async def _for_endpoint(self, keys: list[str]) -> list[AutomationRecord]:
+        """The endpoint's active automations, read at most every ENDPOINT_CACHE_TTL_S.
+
+        A webhook otherwise pays a query for them on every request. Changes made in this
+        process clear the cache at once; those of other processes show within the TTL.
+        """
+        key = tuple(keys)
+        now_s = time.monotonic()
+        cached = self._endpoint_automations.get(key)
+        if cached is not None and now_s - cached[0] < ENDPOINT_CACHE_TTL_S:
+            return cached[1]
+        found = await self._automations.active_for("endpoint", keys)
+        if len(self._endpoint_automations) >= ENDPOINT_CACHE_SIZE:
+            self._endpoint_automations.clear()
+        self._endpoint_automations[key] = (now_s, found)
+        return found
 
     # Triggers.
 
@@ -175,7 +201,7 @@ class Executor:
             slug = endpoint.get("slug")
             if isinstance(slug, str) and slug and slug != endpoint_id:
                 keys.append(slug)
-        candidates = await self._automations.active_for("endpoint", keys)
+        candidates = await self._for_endpoint(keys)
         matching = [a for a in candidates if filters.matches(a.filter, data)]
         if not matching:
             return None
@@ -334,7 +360,7 @@ class Executor:
     async def sweep(self) -> None:
         """Renew this process's leases, reload event patterns, recover abandoned executions."""
         await self.renew()
-        self._event_patterns = None
+        self.definitions_changed()
         await self.recover()
 
     async def renew(self) -> int:
