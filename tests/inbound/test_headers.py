@@ -72,7 +72,9 @@ def test_client_ip_without_trusted_proxies_is_the_peer() -> None:
         ("hmac", {"webhook-id": "msg_1"}, None, None, "msg_1"),
         ("hmac", {"x-github-delivery": "gh-2"}, None, None, "gh-2"),
         (None, {"idempotency-key": "k-3"}, None, None, "k-3"),
-        ("hmac", {"webhook-id": "a", "idempotency-key": "b"}, None, None, "a"),
+        # Idempotency-Key wins over a provider's id header, in every scheme.
+        ("hmac", {"webhook-id": "a", "idempotency-key": "b"}, None, None, "b"),
+        (None, {"webhook-id": "a", "idempotency-key": "b"}, None, None, "b"),
         ("hmac", {}, {"id": 1}, None, None),
         # A configured path wins over headers, and numbers become text.
         ("hmac", {"webhook-id": "a"}, {"data": {"id": 77}}, "$.data.id", "77"),

@@ -211,7 +211,7 @@ def test_wrong_method_is_405_with_allow(lite_api: Api, refused: Callable[..., An
     [
         ({"Authorization": None}, "missing bearer token"),
         ({"Authorization": "Bearer wrong-token"}, "wrong bearer token"),
-        ({"X-Webhook-Signature": None}, "missing X-Webhook-Signature"),
+        ({"X-Webhook-Signature": None}, "missing x-webhook-signature header"),
         ({"X-Webhook-Signature": sign(b"tampered")}, "signature mismatch"),
         ({"X-Webhook-Signature": sign(encoded(SEED_BODY), "wrong-secret")}, "signature mismatch"),
     ],

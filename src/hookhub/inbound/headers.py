@@ -36,7 +36,7 @@ SECRET_HEADERS = frozenset(
 SECRET_NAME_PARTS = ("signature", "secret", "token", "password", "auth", "cookie", "api-key")
 #: Delivery-id headers, in the order they are looked for when the scheme names none:
 #: Standard Webhooks, GitHub, and the generic idempotency header.
-DELIVERY_ID_HEADERS = ("webhook-id", "x-github-delivery", "idempotency-key")
+DELIVERY_ID_HEADERS = ("idempotency-key", "webhook-id", "x-github-delivery")
 #: Where providers that put the id in the body keep it, for dedupe without a configured path.
 SCHEME_ID_PATHS = {"telegram": "update_id"}
 MAX_DELIVERY_ID_CHARS = 255
@@ -94,12 +94,11 @@ def client_ip(
 
 
 def _header_delivery_id(scheme: str | None, headers: Mapping[str, str]) -> str | None:
-    # A scheme module may name its provider's id header (``delivery_id``); otherwise the usual
-    # headers are tried. Looked up by name so schemes that define none still work.
-    by_scheme: Any = getattr(verification, "delivery_id", None)
-    if scheme is not None and by_scheme is not None:
-        found = by_scheme(scheme, headers)
-        if isinstance(found, str) and found:
+    # The scheme's rule (Idempotency-Key first, then its provider's id header); an endpoint
+    # with no scheme, or a scheme whose provider has none, still honours the usual headers.
+    if scheme is not None:
+        found = verification.delivery_id(scheme, headers)
+        if found:
             return found
     for name in DELIVERY_ID_HEADERS:
         value = headers.get(name)
