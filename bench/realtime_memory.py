@@ -42,6 +42,9 @@ CONNECTIONS = int(os.environ.get("HOOKHUB_BENCH_CONNECTIONS", "1000"))
 #: Deep enough to reach from an allocation back past the ASGI layers to the protocol.
 TRACE_FRAMES = 64
 BROADCAST_CHANNEL = "broadcast"
+#: How many allocation sites to list, and how many frames name each one.
+TOP_SITES = int(os.environ.get("HOOKHUB_BENCH_SITES", "25"))
+SITE_FRAMES = int(os.environ.get("HOOKHUB_BENCH_SITE_FRAMES", "1"))
 START_TIMEOUT_S = 60.0
 CONNECT_TIMEOUT_S = 300.0
 WARM_TRIES = 200
@@ -78,6 +81,20 @@ def _holder(traceback: tracemalloc.Traceback) -> str:
             if fragment in filename:
                 return holder
     return OTHER
+
+
+def _type_counts() -> dict[str, int]:
+    """Objects the garbage collector tracks, by type: what each connection holds, counted."""
+    counts: dict[str, int] = defaultdict(int)
+    for thing in gc.get_objects():
+        kind = type(thing)
+        counts[f"{kind.__module__}.{kind.__qualname__}"] += 1
+    return counts
+
+
+def _site(traceback: tracemalloc.Traceback) -> str:
+    frames = list(traceback)[-SITE_FRAMES:]
+    return " < ".join(f"{Path(frame.filename).name}:{frame.lineno}" for frame in reversed(frames))
 
 
 # -- the server, in its own process --------------------------------------------------------------
@@ -117,6 +134,7 @@ async def _serve() -> None:
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
     baseline: tracemalloc.Snapshot | None = None
+    types_before: dict[str, int] = {}
     while line := await reader.readline():
         command, _, argument = line.decode().strip().partition(" ")
         gc.collect()
@@ -124,6 +142,7 @@ async def _serve() -> None:
             # Started here, not at import: tracing the start-up would take a minute.
             tracemalloc.start(TRACE_FRAMES)
             baseline = tracemalloc.take_snapshot()
+            types_before = _type_counts()
             print("marked", flush=True)
         elif command == "report" and baseline is not None:
             held: dict[str, int] = defaultdict(int)
@@ -133,13 +152,17 @@ async def _serve() -> None:
                 if stat.size_diff <= 0:
                     continue
                 held[_holder(stat.traceback)] += stat.size_diff
-                where = stat.traceback[-1]
-                lines[f"{where.filename.split('site-packages/')[-1]}:{where.lineno}"] += (
-                    stat.size_diff
-                )
-            top = dict(sorted(lines.items(), key=lambda item: -item[1])[:25])
+                lines[_site(stat.traceback)] += stat.size_diff
+            top = dict(sorted(lines.items(), key=lambda item: -item[1])[:TOP_SITES])
             count = int(argument)
-            print(orjson.dumps({"held": held, "top": top, "count": count}).decode(), flush=True)
+            types_after = _type_counts()
+            types = {
+                name: number - types_before.get(name, 0)
+                for name, number in types_after.items()
+                if number - types_before.get(name, 0) >= count // 2
+            }
+            report = {"held": held, "top": top, "count": count, "types": types}
+            print(orjson.dumps(report).decode(), flush=True)
         elif command == "quit":
             break
     server.should_exit = True
@@ -241,6 +264,12 @@ async def main() -> None:
         if size / count >= 16:
             top.add_row(where, f"{size / count:,.0f}")
     console.print(top)
+    kinds = Table(title="Objects (tracked by the garbage collector) per connection")
+    kinds.add_column("type")
+    kinds.add_column("per conn", justify="right")
+    for name, number in sorted(report["types"].items(), key=lambda item: -item[1]):
+        kinds.add_row(name, f"{number / count:.2f}")
+    console.print(kinds)
 
 
 if __name__ == "__main__":
