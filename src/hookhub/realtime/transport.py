@@ -102,6 +102,25 @@ class FrameWriter:
         if not transport.is_closing():
             transport.write(frame)
 
+    def write_within(self, frame: bytes, max_buffered_bytes: int) -> bool:
+        """``write(frame)`` unless more than ``max_buffered_bytes`` are still unsent: then
+        False, and nothing is written (the caller closes a peer that fell that far behind).
+
+        The hub's fan-out calls this once per receiver, so it is ``buffered_bytes`` and
+        ``write`` in one call, with the same checks in the same order.
+        """
+        protocol = self._protocol
+        transport = protocol.transport
+        if transport.get_write_buffer_size() > max_buffered_bytes:
+            return False
+        if protocol.close_sent or protocol.disconnected:
+            return True  # RFC 6455 section 5.5.1, as in write()
+        if not protocol.handshake_complete:
+            raise RuntimeError("a frame was written before the WebSocket was accepted")
+        if not transport.is_closing():
+            transport.write(frame)
+        return True
+
     def buffered_bytes(self) -> int:
         """Bytes written but not yet taken by the kernel: what a peer that stopped reading
         leaves behind once its socket buffers are full."""
