@@ -7,10 +7,11 @@ with a token for the broadcast channel, sends one broadcast that every client re
 fan-out bench does before it reads the RSS), and prints what the server holds per connection:
 the Python objects allocated after one warm-up connection came and went, still alive with the
 N clients connected, grouped by the innermost frame of hookhub, FastAPI, Starlette, uvicorn or
-websockets that allocated them.
+websockets that allocated them. A first run without tracing gives the RSS per connection, as the
+fan-out bench reads it.
 
-``HOOKHUB_BENCH_CONNECTIONS`` sets N (default 1,000). The figure is Python objects only; the
-fan-out bench's RSS per connection adds the kernel-side and allocator overhead.
+``HOOKHUB_BENCH_CONNECTIONS`` sets N (default 1,000). The breakdown counts Python objects only;
+the RSS adds the allocator's overhead and what C libraries (uvloop, libuv) hold.
 """
 
 from __future__ import annotations
@@ -35,7 +36,14 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.realtime_client import Records, open_client, raise_open_files_limit
-from bench.realtime_drive import Publisher, ask, ask_quietly, process_running, read_line
+from bench.realtime_drive import (
+    Publisher,
+    ask,
+    ask_quietly,
+    process_running,
+    read_line,
+    rss_bytes,
+)
 from hookhub.realtime.auth import mint
 
 CONNECTIONS = int(os.environ.get("HOOKHUB_BENCH_CONNECTIONS", "1000"))
@@ -135,38 +143,49 @@ async def _serve() -> None:
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
     baseline: tracemalloc.Snapshot | None = None
     types_before: dict[str, int] = {}
+    rss_before = 0
     while line := await reader.readline():
         command, _, argument = line.decode().strip().partition(" ")
         gc.collect()
         if command == "mark":
-            # Started here, not at import: tracing the start-up would take a minute.
-            tracemalloc.start(TRACE_FRAMES)
-            baseline = tracemalloc.take_snapshot()
-            types_before = _type_counts()
+            rss_before = rss_bytes(os.getpid())
+            if argument == "traced":
+                # Started here, not at import: tracing the start-up would take a minute.
+                tracemalloc.start(TRACE_FRAMES)
+                baseline = tracemalloc.take_snapshot()
+                types_before = _type_counts()
             print("marked", flush=True)
-        elif command == "report" and baseline is not None:
-            held: dict[str, int] = defaultdict(int)
-            lines: dict[str, int] = defaultdict(int)
-            snapshot = tracemalloc.take_snapshot()
-            for stat in snapshot.compare_to(baseline, "traceback"):
-                if stat.size_diff <= 0:
-                    continue
-                held[_holder(stat.traceback)] += stat.size_diff
-                lines[_site(stat.traceback)] += stat.size_diff
-            top = dict(sorted(lines.items(), key=lambda item: -item[1])[:TOP_SITES])
+        elif command == "report":
             count = int(argument)
-            types_after = _type_counts()
-            types = {
-                name: number - types_before.get(name, 0)
-                for name, number in types_after.items()
-                if number - types_before.get(name, 0) >= count // 2
-            }
-            report = {"held": held, "top": top, "count": count, "types": types}
+            report: dict[str, Any] = {"count": count, "rss": rss_bytes(os.getpid()) - rss_before}
+            if baseline is not None:
+                report.update(_breakdown(baseline, types_before, count))
             print(orjson.dumps(report).decode(), flush=True)
         elif command == "quit":
             break
     server.should_exit = True
     await serving
+
+
+def _breakdown(
+    baseline: tracemalloc.Snapshot, types_before: dict[str, int], count: int
+) -> dict[str, Any]:
+    held: dict[str, int] = defaultdict(int)
+    lines: dict[str, int] = defaultdict(int)
+    snapshot = tracemalloc.take_snapshot()
+    for stat in snapshot.compare_to(baseline, "traceback"):
+        if stat.size_diff <= 0:
+            continue
+        held[_holder(stat.traceback)] += stat.size_diff
+        lines[_site(stat.traceback)] += stat.size_diff
+    top = dict(sorted(lines.items(), key=lambda item: -item[1])[:TOP_SITES])
+    types_after = _type_counts()
+    types = {
+        name: number - types_before.get(name, 0)
+        for name, number in types_after.items()
+        if number - types_before.get(name, 0) >= count // 2
+    }
+    return {"held": held, "top": top, "types": types}
 
 
 def serve() -> None:
@@ -178,7 +197,7 @@ def serve() -> None:
 # -- the driver ----------------------------------------------------------------------------------
 
 
-async def _measure(connections: int, data_dir: Path) -> dict[str, Any]:
+async def _measure(connections: int, data_dir: Path, *, traced: bool) -> dict[str, Any]:
     token_secret = secrets.token_urlsafe(32)
     internal_secret = secrets.token_urlsafe(32)
     env = {
@@ -210,7 +229,7 @@ async def _measure(connections: int, data_dir: Path) -> dict[str, Any]:
         await asyncio.sleep(SETTLE_S)
         warm.close()
         await asyncio.sleep(SETTLE_S)
-        await ask(server, "mark")
+        await ask(server, "mark traced" if traced else "mark")
         options = {"host": "127.0.0.1", "port": port, "path": path, "connections": connections}
         client_command = [
             sys.executable,
@@ -252,9 +271,16 @@ async def main() -> None:
     raise_open_files_limit(CONNECTIONS + 1_000)
     data_dir = Path(tempfile.mkdtemp(prefix="hookhub-bench-"))
     try:
-        report = await _measure(CONNECTIONS, data_dir)
+        # RSS from a run without tracing (tracemalloc's own records would be counted in it),
+        # then the breakdown from a traced run.
+        untraced = await _measure(CONNECTIONS, data_dir, traced=False)
+        report = await _measure(CONNECTIONS, data_dir, traced=True)
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
+    console.print(
+        f"RSS per idle connection (untraced run, {untraced['count']:,} connections): "
+        f"{untraced['rss'] / untraced['count'] / 1024:.1f} KiB"
+    )
     console.print(_table(report))
     count = report["count"]
     top = Table(title="Top allocation sites (bytes/conn)")
