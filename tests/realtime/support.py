@@ -33,6 +33,12 @@ class FakeWriter:
     def write(self, frame: bytes) -> None:
         self.frames.append(frame)
 
+    def write_within(self, frame: bytes, max_buffered_bytes: int) -> bool:
+        if self.buffered > max_buffered_bytes:
+            return False
+        self.write(frame)
+        return True
+
     def buffered_bytes(self) -> int:
         return self.buffered
 

@@ -77,6 +77,59 @@ def test_token_in_the_authorization_header(hub_client: TestClient) -> None:
         greeted(ws)
 
 
+@pytest.mark.parametrize(
+    "headers", [{"Authorization": "Basic dTE6cHc="}, {"Authorization": "Bearer "}, {}]
+)
+def test_an_authorization_header_without_a_bearer_token_is_4401(
+    hub_client: TestClient, headers: dict[str, str]
+) -> None:
+    with (
+        hub_client.websocket_connect("/ws", headers=headers) as ws,
+        pytest.raises(WebSocketDisconnect) as closed,
+    ):
+        ws.receive_json()
+    assert closed.value.code == 4401
+
+
+def test_the_query_token_wins_over_the_header(hub_client: TestClient) -> None:
+    headers = {"Authorization": "Bearer nope"}
+    with hub_client.websocket_connect(f"/ws?api_key={ADMIN_TOKEN}", headers=headers) as ws:
+        greeted(ws)
+
+
+def test_a_connection_keeps_neither_the_token_nor_the_headers(hub_client: TestClient) -> None:
+    headers = {"Cookie": "session=" + "x" * 100, "User-Agent": "browser"}
+    with hub_client.websocket_connect(f"/ws?token={mint('u1')}", headers=headers) as ws:
+        greeted(ws)
+        hub = hub_client.app.state.services.realtime.hub  # type: ignore[attr-defined]
+        (connection,) = hub.connections.values()
+        scope = connection.websocket.scope
+        assert scope["headers"] == [] and scope["query_string"] == b""
+        ws.send_json({"type": "ping"})
+        assert ws.receive_json() == {"type": "pong"}
+
+
+def test_ws_is_served_ahead_of_the_routes_and_documented_in_the_description(
+    hub_client: TestClient,
+) -> None:
+    app = hub_client.app
+    assert all(getattr(route, "path", None) != "/ws" for route in app.routes)  # type: ignore[attr-defined]
+    document = hub_client.get("/openapi.json").json()
+    assert "/ws" not in document["paths"]
+    assert "/ws?token=" in document["info"]["description"]
+    # Not an upgrade: no HTTP route answers there.
+    assert hub_client.get("/ws").status_code == 404
+    # Other WebSocket paths still go through the app's router, which has none.
+    with pytest.raises(WebSocketDisconnect), hub_client.websocket_connect("/elsewhere") as ws:
+        ws.receive_json()
+
+
+def test_ws_below_a_root_path(hub_client: TestClient) -> None:
+    mounted = TestClient(hub_client.app, root_path="/hub")
+    with mounted.websocket_connect(f"/hub/ws?token={mint('u1')}") as ws:
+        greeted(ws)
+
+
 def test_seed_003_broadcast_reaches_subscribers_as_sent(hub_client: TestClient) -> None:
     body = {"type": "product_added", "shopId": 123, "productId": 456}
     with connect(hub_client, mint(channels=["broadcast"])) as ws:

@@ -193,6 +193,7 @@ def test_close_sends_the_code_and_drops_later_frames(loop_name: str) -> None:
             # After a closing frame, writes are dropped without an error (RFC 6455 5.5.1),
             # and a second close changes nothing.
             connection.writer.write(encode_text_frame(b"after"))
+            assert connection.writer.write_within(encode_text_frame(b"after"), 1 << 20)
             connection.writer.close(1000, "again")
             assert await client.recv() == "before"
             with pytest.raises(ConnectionClosed) as closed:
@@ -279,10 +280,16 @@ def test_a_peer_that_stops_reading_shows_in_buffered_bytes_and_is_dropped_on_clo
                         written += 1
                         # Let the loop try to flush, as it would between broadcasts.
                         await asyncio.sleep(0)
-                    assert stalled.writer.buffered_bytes() >= 4 * FLOOD_FRAME_BYTES
+                    buffered = stalled.writer.buffered_bytes()
+                    assert buffered >= 4 * FLOOD_FRAME_BYTES
+                    # Over the bound, write_within writes nothing and says so.
+                    assert not stalled.writer.write_within(frame, 4 * FLOOD_FRAME_BYTES - 1)
+                    assert stalled.writer.buffered_bytes() == buffered
                     # The other connection is not held back by the stalled one.
                     healthy.writer.write(encode_text_frame(b"still flowing"))
                     assert await reader.recv() == "still flowing"
+                    assert healthy.writer.write_within(encode_text_frame(b"within"), 0)
+                    assert await reader.recv() == "within"
                     assert healthy.writer.buffered_bytes() == 0
 
                     # An ordinary ASGI send on the stalled connection waits for the buffer

@@ -35,7 +35,12 @@ from hookhub.events import Event, new_id
 from hookhub.realtime import protocol
 from hookhub.realtime.auth import Grant
 from hookhub.realtime.channels import ChannelState, Publication, event_message
-from hookhub.realtime.connection import DEFAULT_MAX_QUEUE_BYTES, Connection, Outgoing
+from hookhub.realtime.connection import (
+    DEFAULT_MAX_QUEUE_BYTES,
+    Connection,
+    Outgoing,
+    push_to_all,
+)
 from hookhub.realtime.history import Entry, History
 from hookhub.realtime.presence import Presence
 from hookhub.realtime.protocol import (
@@ -184,13 +189,10 @@ class Hub:
         plain = publication.plain
         count = 0
         if state is not None:
-            for connection in state.plain:
-                connection.push(plain)
+            push_to_all(state.plain, plain)
             count += len(state.plain)
             if state.positioned:
-                positioned = publication.positioned()
-                for connection in state.positioned:
-                    connection.push(positioned)
+                push_to_all(state.positioned, publication.positioned())
                 count += len(state.positioned)
             for waiting in state.pending.values():
                 waiting.append(publication)

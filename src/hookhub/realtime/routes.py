@@ -5,11 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable, Coroutine
 from importlib import resources
 from typing import Annotated, Any
+from urllib.parse import parse_qsl
 
 import orjson
-from fastapi import APIRouter, Header, Query, Request, Response, Security, WebSocket
+from fastapi import APIRouter, Header, Query, Request, Response, Security
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.websockets import WebSocket
 
 from hookhub.errors import AuthError, HookhubError, InvalidInputError
 from hookhub.events import EVENT_TYPE_PATTERN, MAX_TYPE_CHARS, Channel, UtcDatetime
@@ -20,9 +23,9 @@ from hookhub.http.deps import (
     get_services,
 )
 from hookhub.http.errors import ADMIN_ERROR_RESPONSES, ErrorBody
-from hookhub.realtime.auth import MAX_PATTERNS
+from hookhub.realtime.auth import MAX_PATTERNS, Grant
 from hookhub.realtime.protocol import CLOSE_REASONS, MAX_USER_CHARS, CloseCode
-from hookhub.realtime.service import BROADCAST_SENT
+from hookhub.realtime.service import BROADCAST_SENT, RealtimeService
 from hookhub.services import Services
 
 BEARER_PREFIX = "bearer "
@@ -31,37 +34,65 @@ SECRET_HEADER = "x-internal-secret"  # noqa: S105 (a header name)
 INTERNAL_ERROR_CLOSE = 1011
 JS_MEDIA_TYPE = "text/javascript; charset=utf-8"
 
-ws_router = APIRouter()
+#: Where WebSocket clients connect. Served by :func:`websocket_endpoint` ahead of the FastAPI
+#: stack (see :class:`hookhub.app.HookhubApp`), so it is in the API description, not a route.
+WS_PATH = "/ws"
 
 
-def _token(websocket: WebSocket) -> str | None:
+def _token(scope: Scope) -> str | None:
     # Seed 004 passes the token as ?token= or ?api_key=; browsers cannot set headers on a
-    # WebSocket, other clients may use Authorization.
-    query = websocket.query_params
+    # WebSocket, other clients may use Authorization. Read straight from the scope: Starlette's
+    # query and header views would be cached on the connection for its whole life.
+    query_string: bytes = scope.get("query_string", b"")
+    query = dict(parse_qsl(query_string.decode("latin-1"), keep_blank_values=True))
     token = query.get("token") or query.get("api_key")
     if token:
         return token
-    header = websocket.headers.get("authorization", "")
-    if header[: len(BEARER_PREFIX)].lower() == BEARER_PREFIX:
-        return header[len(BEARER_PREFIX) :].strip() or None
+    for name, value in scope.get("headers", ()):
+        if name == b"authorization":
+            header = bytes(value).decode("latin-1")
+            if header[: len(BEARER_PREFIX)].lower() == BEARER_PREFIX:
+                return header[len(BEARER_PREFIX) :].strip() or None
+            return None
     return None
 
 
-@ws_router.websocket("/ws")
-async def websocket_endpoint(websocket: WebSocket) -> None:
-    """The hub's WebSocket. A bad or missing token is closed with 4401 and no other message."""
-    services: Services = websocket.app.state.services
-    realtime = services.realtime
+async def _admit(realtime: RealtimeService, scope: Scope, websocket: WebSocket) -> Grant | None:
+    """Accept the WebSocket and check its token; None once a refused one has been closed.
+
+    The token lives only in this frame, not in the one that serves the connection for hours.
+    """
+    token = _token(scope)
+    # Nothing reads the request's headers and query string again, and a browser's (cookies,
+    # user agent, the token itself) would stay in memory as long as the connection. Dropped
+    # before the accept, so the server's "accepted" log line does not show the token either.
+    scope["headers"] = []
+    scope["query_string"] = b""
     await websocket.accept()
     try:
-        grant = await realtime.authenticate(_token(websocket))
+        return await realtime.authenticate(token)
     except AuthError:
         await websocket.close(CloseCode.UNAUTHORIZED, CLOSE_REASONS[CloseCode.UNAUTHORIZED])
-        return
     except HookhubError:
         await websocket.close(INTERNAL_ERROR_CLOSE, "server error")
-        return
-    await realtime.hub.serve(websocket, grant)
+    return None
+
+
+async def websocket_endpoint(scope: Scope, receive: Receive, send: Send) -> None:
+    """The hub's WebSocket, as a bare ASGI app: ``scope["app"]`` is the hookhub application.
+
+    A bad or missing token is closed with 4401 and no other message. No FastAPI route and no
+    HTTP middleware stays on the stack under a connection that may live for hours.
+    """
+    services: Services = scope["app"].state.services
+    websocket = WebSocket(scope, receive, send)
+    grant = await _admit(services.realtime, scope, websocket)
+    if grant is not None:
+        await services.realtime.hub.serve(websocket, grant)
+
+
+#: The WebSocket endpoints, by path, that ``create_app`` serves ahead of its middleware.
+WEBSOCKETS: dict[str, ASGIApp] = {WS_PATH: websocket_endpoint}
 
 
 class InternalRoute(APIRoute):
@@ -121,7 +152,6 @@ class BroadcastSent(BaseModel):
 async def broadcast(
     body: BroadcastBody,
     request: Request,
-    services: ServicesDep,
     channel: Annotated[
         Channel | None, Query(description="Default: HOOKHUB_REALTIME_BROADCAST_CHANNEL")
     ] = None,
@@ -132,7 +162,10 @@ async def broadcast(
     message = orjson.loads(await request.body())
     if not isinstance(message, dict):  # the model check above makes this unreachable
         raise InvalidInputError("body must be a JSON object")
-    await services.realtime.broadcast(message, channel=channel)
+    # The services straight from the request, not through a dependency: FastAPI runs a plain
+    # (non-async) dependency in a worker thread, a hand-off that cost more than the fan-out
+    # to a thousand clients.
+    await get_services(request).realtime.broadcast(message, channel=channel)
     return BroadcastSent(type=body.type)
 
 
@@ -240,4 +273,4 @@ async def browser_client() -> Response:
     return Response(script, media_type=JS_MEDIA_TYPE, headers={"Cache-Control": "max-age=300"})
 
 
-ROUTERS = [ws_router, internal_router, admin_router, static_router]
+ROUTERS = [internal_router, admin_router, static_router]
