@@ -93,11 +93,16 @@ def create_app(settings: Settings, *, clock: Clock = utc_now, settle_heap: bool 
     app.state.services = services
     app.websockets = realtime.WEBSOCKETS
     install_error_handlers(app)
+    # FastAPI tries included routers one by one: the paths senders hit most come first (the
+    # broadcast API, incoming webhooks, signals), so they skip the admin routers' matching.
+    for part in (realtime, inbound, signals):
+        for router in part.ROUTERS:
+            app.include_router(router)
     app.include_router(system.router)
     app.include_router(events.router)
     app.include_router(admin.router)
     app.include_router(webhooks.router)
-    for part in (realtime, automations, inbound, tickets, signals):
+    for part in (automations, tickets):
         for router in part.ROUTERS:
             app.include_router(router)
     # Added last runs first: the request context wraps everything, including the 413.
