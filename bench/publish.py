@@ -79,6 +79,7 @@ async def _measure(shape: str, db: Database, bus: Bus) -> Result:
     elapsed = time.perf_counter() - begun
     with contextlib.suppress(TimeoutError):  # the table shows how many arrived
         await asyncio.wait_for(done.wait(), timeout=10)
+    await publisher.close()
     await subscription.close()
     await bus.close()
     await db.close()
