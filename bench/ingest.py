@@ -284,7 +284,14 @@ async def _paced(port: int, name: str, requests: list[bytes], rate_per_s: float)
         nonlocal ok
         connection = idle.pop() if idle else Connection(port)
         began = time.perf_counter()
-        status, _ = await asyncio.wait_for(connection.send(request), REQUEST_TIMEOUT_S)
+        try:
+            status, _ = await asyncio.wait_for(connection.send(request), REQUEST_TIMEOUT_S)
+        except TimeoutError:
+            # Unanswered in time: counted as not OK, its connection dropped (a reply may
+            # still be on its way), and its wait kept in the latencies.
+            latencies.append(time.perf_counter() - began)
+            connection.close()
+            return
         latencies.append(time.perf_counter() - began)
         ok += status == 200
         idle.append(connection)
