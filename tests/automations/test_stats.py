@@ -9,7 +9,8 @@ import pytest
 from hookhub.automations.models import ActionSpec, Step
 from hookhub.automations.repository import ExecutionRecord
 from hookhub.automations.states import ExecutionStatus, StepStatus
-from hookhub.automations.stats import percentile, summarize
+from hookhub.automations.stats import summarize
+from hookhub.percentiles import percentile
 
 T0 = datetime(2030, 1, 1, tzinfo=UTC)
 

@@ -8,20 +8,12 @@ from collections.abc import Mapping, Sequence
 from hookhub.automations.models import AutomationStats, Failure
 from hookhub.automations.repository import ExecutionRecord
 from hookhub.automations.states import ExecutionStatus, StepStatus
+from hookhub.percentiles import percentile
 
 #: Durations are taken over at most this many recent finished executions.
 DURATION_SAMPLE = 1000
 #: Failures listed with their details.
 RECENT_FAILURES = 10
-
-
-def percentile(values: Sequence[float], percent: int) -> float | None:
-    """The ``percent``-th percentile, interpolated between the nearest values (inclusive)."""
-    if not values:
-        return None
-    if len(values) == 1:
-        return float(values[0])
-    return statistics.quantiles(values, n=100, method="inclusive")[percent - 1]
 
 
 def summarize(

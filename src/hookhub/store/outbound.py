@@ -5,7 +5,6 @@ The queue itself (enqueueing, claiming, recording attempts) is :mod:`hookhub.sto
 
 from __future__ import annotations
 
-import statistics
 from datetime import datetime
 from typing import Any
 
@@ -22,6 +21,7 @@ from hookhub.outbound.models import (
     WebhookStats,
 )
 from hookhub.paging import Page
+from hookhub.percentiles import percentile
 from hookhub.signing import WHSEC_PREFIX
 from hookhub.store.engine import Database
 from hookhub.store.models import Delivery, DeliveryAttempt, EventRecord, Webhook
@@ -248,8 +248,8 @@ class DeliveryRepository:
             success=success,
             failed=failed,
             success_rate=success / finished if finished else None,
-            latency_p50_ms=_percentile(latencies, 50),
-            latency_p95_ms=_percentile(latencies, 95),
+            latency_p50_ms=percentile(latencies, 50),
+            latency_p95_ms=percentile(latencies, 95),
             last_success_at=last_success,
             last_failure_at=last_failure,
         )
@@ -262,14 +262,6 @@ def _failed_between(webhook_id: str, since: datetime, until: datetime) -> list[C
         Delivery.created_at >= since,
         Delivery.created_at <= until,
     ]
-
-
-def _percentile(values: list[float], percent: int) -> float | None:
-    if not values:
-        return None
-    if len(values) == 1:
-        return values[0]
-    return statistics.quantiles(values, n=100, method="inclusive")[percent - 1]
 
 
 def _secret_prefix(secret: str) -> str:
