@@ -207,6 +207,9 @@ async def _measure(connections: int, data_dir: Path, *, traced: bool) -> dict[st
         "HOOKHUB_INTERNAL_SECRET": internal_secret,
         "HOOKHUB_ADMIN_TOKEN": secrets.token_urlsafe(32),
         "HOOKHUB_LOG_LEVEL": "warning",
+        # The load generator's clients do not answer the hub's pings, and connecting thousands
+        # of them to a traced server takes longer than the idle timeout.
+        "HOOKHUB_REALTIME_IDLE_TIMEOUT_S": "0",
     }
     await asyncio.to_thread(
         subprocess.run,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import secrets
 import socket
 from collections.abc import Callable, Iterator
@@ -180,3 +181,15 @@ async def test_server_pings_and_closes_a_silent_client(
         await alive.send('{"type":"ping"}')
         while json.loads(await alive.recv()) != {"type": "pong"}:
             pass
+
+
+async def test_the_token_stays_out_of_the_servers_log(
+    make_server: Callable[..., HubServer], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="uvicorn.error")
+    server = make_server()
+    token = mint("alice", ["broadcast"])
+    async with await _connect(server, token):
+        pass
+    assert '"WebSocket /ws" [accepted]' in caplog.text
+    assert token not in caplog.text
