@@ -92,19 +92,26 @@ def sign_hmac(body: bytes, secret: str, now: datetime, message_id: str | None) -
     }
 
 
+def _check_body_signature(header: str, candidate: bytes | None, body: bytes, secret: str) -> None:
+    """One decoded signature (None: it did not decode) against HMAC-SHA256 of the body."""
+    if candidate is None:
+        raise VerificationError(f"malformed {header} header")
+    if not matches_any(hmac_sha256(secret.encode("utf-8"), body), [candidate]):
+        raise VerificationError("signature mismatch")
+
+
 def verify_github(
     headers: Headers, body: bytes, secret: str, now: datetime, options: VerifyOptions
 ) -> None:
     """``X-Hub-Signature-256: sha256=<hex HMAC-SHA256(secret, body)>``."""
     require_secret(secret)
     presented = require_header(headers, GITHUB_SIGNATURE_HEADER)
-    if not presented.startswith(SHA256_PREFIX):
-        raise VerificationError(f"malformed {GITHUB_SIGNATURE_HEADER} header")
-    candidate = decode_hex(presented.removeprefix(SHA256_PREFIX), SHA256_BYTES)
-    if candidate is None:
-        raise VerificationError(f"malformed {GITHUB_SIGNATURE_HEADER} header")
-    if not matches_any(hmac_sha256(secret.encode("utf-8"), body), [candidate]):
-        raise VerificationError("signature mismatch")
+    candidate = (
+        decode_hex(presented.removeprefix(SHA256_PREFIX), SHA256_BYTES)
+        if presented.startswith(SHA256_PREFIX)
+        else None
+    )
+    _check_body_signature(GITHUB_SIGNATURE_HEADER, candidate, body, secret)
 
 
 def sign_github(body: bytes, secret: str, now: datetime, message_id: str | None) -> dict[str, str]:
@@ -121,10 +128,7 @@ def verify_shopify(
     require_secret(secret)
     presented = require_header(headers, SHOPIFY_SIGNATURE_HEADER)
     candidate = decode_base64(presented, SHA256_BYTES)
-    if candidate is None:
-        raise VerificationError(f"malformed {SHOPIFY_SIGNATURE_HEADER} header")
-    if not matches_any(hmac_sha256(secret.encode("utf-8"), body), [candidate]):
-        raise VerificationError("signature mismatch")
+    _check_body_signature(SHOPIFY_SIGNATURE_HEADER, candidate, body, secret)
 
 
 def sign_shopify(body: bytes, secret: str, now: datetime, message_id: str | None) -> dict[str, str]:
@@ -142,10 +146,7 @@ def verify_viber(
     require_secret(secret)
     presented = require_header(headers, VIBER_SIGNATURE_HEADER)
     candidate = decode_hex(presented, SHA256_BYTES)
-    if candidate is None:
-        raise VerificationError(f"malformed {VIBER_SIGNATURE_HEADER} header")
-    if not matches_any(hmac_sha256(secret.encode("utf-8"), body), [candidate]):
-        raise VerificationError("signature mismatch")
+    _check_body_signature(VIBER_SIGNATURE_HEADER, candidate, body, secret)
 
 
 def sign_viber(body: bytes, secret: str, now: datetime, message_id: str | None) -> dict[str, str]:
