@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Query, Response, Security
+from fastapi import APIRouter, Response, Security
 
 from hookhub.automations.models import (
     AutomationCreate,
@@ -19,9 +17,9 @@ from hookhub.automations.models import (
     RunResult,
 )
 from hookhub.automations.states import ExecutionStatus
-from hookhub.http.deps import AdminRoute, RequestIdDep, ServicesDep, bearer_scheme
+from hookhub.http.deps import AdminRoute, Limit, Offset, RequestIdDep, ServicesDep, bearer_scheme
 from hookhub.http.errors import ADMIN_ERROR_RESPONSES, ErrorBody
-from hookhub.paging import DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT, Page
+from hookhub.paging import DEFAULT_PAGE_LIMIT, Page
 
 router = APIRouter(
     prefix="/automations",
@@ -34,9 +32,6 @@ router = APIRouter(
         409: {"model": ErrorBody, "description": "Defined in the config file"},
     },
 )
-
-Limit = Annotated[int, Query(ge=1, le=MAX_PAGE_LIMIT)]
-Offset = Annotated[int, Query(ge=0)]
 
 
 @router.post("", status_code=201, response_model=AutomationOut, summary="Create an automation")

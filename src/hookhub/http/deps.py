@@ -9,10 +9,11 @@ from __future__ import annotations
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
-from fastapi import Depends, Request, Response, Security
+from fastapi import Depends, Query, Request, Response, Security
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from hookhub.paging import MAX_PAGE_LIMIT
 from hookhub.services import Services
 from hookhub.tokens import Principal
 
@@ -72,3 +73,6 @@ async def current_principal(
 ServicesDep = Annotated[Services, Depends(services_dependency)]
 PrincipalDep = Annotated[Principal, Depends(current_principal)]
 RequestIdDep = Annotated[str | None, Depends(request_id)]
+#: The paging query parameters of every admin listing.
+Limit = Annotated[int, Query(ge=1, le=MAX_PAGE_LIMIT)]
+Offset = Annotated[int, Query(ge=0)]

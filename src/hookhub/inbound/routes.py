@@ -6,13 +6,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 import orjson
-from fastapi import APIRouter, Query, Request, Response, Security
+from fastapi import APIRouter, Request, Response, Security
 from pydantic import BaseModel
 
-from hookhub.http.deps import AdminRoute, ServicesDep, bearer_scheme
+from hookhub.http.deps import AdminRoute, Limit, Offset, ServicesDep, bearer_scheme
 from hookhub.http.errors import ADMIN_ERROR_RESPONSES, ErrorBody, error_response
 from hookhub.inbound.models import (
     HTTP_METHODS,
@@ -27,7 +27,7 @@ from hookhub.inbound.models import (
 )
 from hookhub.inbound.payload import without_nul
 from hookhub.inbound.receiver import Incoming
-from hookhub.paging import DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT, Page
+from hookhub.paging import DEFAULT_PAGE_LIMIT, Page
 
 admin = APIRouter(
     prefix="/endpoints",
@@ -40,9 +40,6 @@ admin = APIRouter(
         409: {"model": ErrorBody, "description": "Defined in the config file, or not replayable"},
     },
 )
-
-Limit = Annotated[int, Query(ge=1, le=MAX_PAGE_LIMIT)]
-Offset = Annotated[int, Query(ge=0)]
 
 
 @admin.post("", status_code=201, response_model=EndpointWithSecret, summary="Create an endpoint")

@@ -10,9 +10,17 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Security
 
-from hookhub.http.deps import AdminRoute, PrincipalDep, RequestIdDep, ServicesDep, bearer_scheme
+from hookhub.http.deps import (
+    AdminRoute,
+    Limit,
+    Offset,
+    PrincipalDep,
+    RequestIdDep,
+    ServicesDep,
+    bearer_scheme,
+)
 from hookhub.http.errors import ADMIN_ERROR_RESPONSES, ErrorBody
-from hookhub.paging import DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT, Page
+from hookhub.paging import DEFAULT_PAGE_LIMIT, Page
 from hookhub.tickets.models import MAX_TEAM_CHARS, Priority, TicketOut, TicketUpdate
 from hookhub.tickets.states import TicketStatus
 
@@ -24,8 +32,6 @@ router = APIRouter(
     responses={**ADMIN_ERROR_RESPONSES, 404: {"model": ErrorBody, "description": "Not found"}},
 )
 
-Limit = Annotated[int, Query(ge=1, le=MAX_PAGE_LIMIT)]
-Offset = Annotated[int, Query(ge=0)]
 TicketRef = Annotated[
     str, Path(min_length=1, max_length=64, description="The ticket's number or id")
 ]

@@ -7,7 +7,15 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Security
 from pydantic import AwareDatetime, BaseModel
 
-from hookhub.http.deps import AdminRoute, PrincipalDep, RequestIdDep, ServicesDep, bearer_scheme
+from hookhub.http.deps import (
+    AdminRoute,
+    Limit,
+    Offset,
+    PrincipalDep,
+    RequestIdDep,
+    ServicesDep,
+    bearer_scheme,
+)
 from hookhub.http.errors import ADMIN_ERROR_RESPONSES, ErrorBody
 from hookhub.outbound.delivery import DeliveryStatus
 from hookhub.outbound.matching import PATTERN_REGEX
@@ -23,7 +31,7 @@ from hookhub.outbound.models import (
     WebhookUpdate,
     WebhookWithSecret,
 )
-from hookhub.paging import DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT, Page
+from hookhub.paging import DEFAULT_PAGE_LIMIT, Page
 
 router = APIRouter(
     prefix="/webhooks",
@@ -32,9 +40,6 @@ router = APIRouter(
     dependencies=[Security(bearer_scheme)],
     responses={**ADMIN_ERROR_RESPONSES, 404: {"model": ErrorBody, "description": "Not found"}},
 )
-
-Limit = Annotated[int, Query(ge=1, le=MAX_PAGE_LIMIT)]
-Offset = Annotated[int, Query(ge=0)]
 
 
 class Deleted(BaseModel):
