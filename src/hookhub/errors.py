@@ -59,6 +59,12 @@ class InvalidInputError(HookhubError):
     status_code = 422
 
 
+class MalformedJsonError(InvalidInputError):
+    """A body that should be JSON does not parse."""
+
+    status_code = 400
+
+
 class TemplateError(InvalidInputError):
     """An automation template cannot be rendered: bad syntax, an undefined value, a value that
     is not JSON, or an attempt the sandbox refused. At creation this refuses the automation

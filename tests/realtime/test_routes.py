@@ -5,10 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from starlette.testclient import WebSocketTestSession
 from starlette.websockets import WebSocketDisconnect
 
+from hookhub.http.errors import install_error_handlers
+from hookhub.realtime.routes import internal_router
 from tests.conftest import ADMIN_TOKEN
 
 from .conftest import INTERNAL_SECRET, mint
@@ -159,18 +162,69 @@ def test_broadcast_with_a_wrong_secret_is_401_and_sends_nothing(
         assert ws.receive_json() == {"type": "pong"}
 
 
-@pytest.mark.parametrize(
-    ("body", "status"),
-    [(b"{oops", 400), (b"[1]", 422), (b"{}", 422), (b'{"type": 5}', 422), (b'{"type": ""}', 422)],
-)
-def test_broadcast_bad_bodies(hub_client: TestClient, body: bytes, status: int) -> None:
-    answer = hub_client.post(
-        "/api/internal/broadcast",
-        content=body,
-        headers={**SECRET, "content-type": "application/json"},
+def _router_only(hub_client: TestClient) -> TestClient:
+    """The broadcast route in a plain FastAPI app: as an app that includes the router serves it."""
+    app = FastAPI()
+    install_error_handlers(app)
+    app.include_router(internal_router)
+    app.state.services = hub_client.app.state.services  # type: ignore[attr-defined]
+    return TestClient(app)
+
+
+BAD_BROADCASTS = [
+    ("", b"{oops", "application/json", 400),
+    ("", b"[1]", "application/json", 422),
+    ("", b"{}", "application/json", 422),
+    ("", b'{"type": 5}', "application/json", 422),
+    ("", b'{"type": ""}', "application/json", 422),
+    ("", b'{"type": "x"}', "text/plain", 422),
+    ("?channel=a%20b", b'{"type": "x"}', "application/json", 422),
+]
+
+
+@pytest.mark.parametrize("served", ["ahead of FastAPI", "by the FastAPI route"])
+@pytest.mark.parametrize(("query", "body", "media", "status"), BAD_BROADCASTS)
+def test_both_broadcast_paths_refuse_the_same_bodies(
+    hub_client: TestClient, served: str, query: str, body: bytes, media: str, status: int
+) -> None:
+    client = hub_client if served == "ahead of FastAPI" else _router_only(hub_client)
+    with connect(hub_client, mint(channels=["broadcast"])) as ws:
+        greeted(ws)
+        answer = client.post(
+            f"/api/internal/broadcast{query}",
+            content=body,
+            headers={**SECRET, "content-type": media},
+        )
+        assert answer.status_code == status
+        assert answer.json()["success"] is False
+        ws.send_json({"type": "ping"})
+        assert ws.receive_json() == {"type": "pong"}  # nothing was broadcast
+
+
+def test_broadcast_answers_carry_the_request_id_and_are_counted(hub_client: TestClient) -> None:
+    sent = hub_client.post(
+        "/api/internal/broadcast", json={"type": "x"}, headers={**SECRET, "x-request-id": "r-1"}
     )
-    assert answer.status_code == status
-    assert answer.json()["success"] is False
+    assert sent.headers["x-request-id"] == "r-1"
+    refused = hub_client.post(
+        "/api/internal/broadcast?channel=a%20b", json={"type": "x"}, headers=SECRET
+    )
+    assert refused.json()["request_id"] == refused.headers["x-request-id"]
+    assert [item["path"] for item in refused.json()["errors"]] == ["query.channel"]
+    unauthorized = hub_client.post("/api/internal/broadcast", json={"type": "x"})
+    assert unauthorized.headers["www-authenticate"] == "Bearer"
+    metrics = hub_client.get("/metrics").text
+    assert 'route="/api/internal/broadcast",status="200"' in metrics
+    assert 'route="/api/internal/broadcast",status="401"' in metrics
+
+
+def test_broadcast_body_over_the_limit_is_413(make_hub_client) -> None:  # type: ignore[no-untyped-def]
+    client = make_hub_client(max_body_bytes=1024)
+    answer = client.post(
+        "/api/internal/broadcast", json={"type": "x", "pad": "y" * 2000}, headers=SECRET
+    )
+    assert answer.status_code == 413
+    assert client.get("/api/internal/broadcast").status_code == 405
 
 
 def test_broadcast_is_off_without_a_secret(make_hub_client) -> None:  # type: ignore[no-untyped-def]

@@ -36,7 +36,7 @@ def _header(scope: Scope, name: bytes) -> bytes | None:
     return None
 
 
-async def _send_json(
+async def send_json(
     send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]
 ) -> None:
     await send(
@@ -94,7 +94,7 @@ class RequestContextMiddleware:
                 if not started:
                     status = 500
                     body = error_bytes(INTERNAL_ERROR, request_id=request_id)
-                    await _send_json(send, 500, body, [(REQUEST_ID_HEADER, request_id.encode())])
+                    await send_json(send, 500, body, [(REQUEST_ID_HEADER, request_id.encode())])
             finally:
                 elapsed_s = time.perf_counter() - begun
                 route = _route_template(scope)
@@ -169,4 +169,4 @@ class BodyLimitMiddleware:
         request_id = scope.get("state", {}).get("request_id")
         extra = {"request_id": request_id} if isinstance(request_id, str) else {}
         body = error_bytes(f"Request body exceeds {self.max_body_bytes} bytes", **extra)
-        await _send_json(send, 413, body, [(b"connection", b"close")])
+        await send_json(send, 413, body, [(b"connection", b"close")])

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
 from importlib import resources
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 from urllib.parse import parse_qsl
 
 import orjson
 from fastapi import APIRouter, Header, Query, Request, Response, Security
 from fastapi.routing import APIRoute
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
-from hookhub.errors import AuthError, HookhubError, InvalidInputError
+from hookhub.errors import AuthError, HookhubError, InvalidInputError, MalformedJsonError
 from hookhub.events import EVENT_TYPE_PATTERN, MAX_TYPE_CHARS, Channel, UtcDatetime
 from hookhub.http.deps import (
     AdminRoute,
@@ -22,7 +22,14 @@ from hookhub.http.deps import (
     bearer_scheme,
     get_services,
 )
-from hookhub.http.errors import ADMIN_ERROR_RESPONSES, ErrorBody
+from hookhub.http.errors import (
+    ADMIN_ERROR_RESPONSES,
+    INVALID_REQUEST,
+    MALFORMED_JSON,
+    ErrorBody,
+    error_bytes,
+)
+from hookhub.http.middleware import send_json
 from hookhub.realtime.auth import MAX_PATTERNS, Grant
 from hookhub.realtime.protocol import CLOSE_REASONS, MAX_USER_CHARS, CloseCode
 from hookhub.realtime.service import BROADCAST_SENT, RealtimeService
@@ -144,8 +151,12 @@ class BroadcastSent(BaseModel):
     type: str
 
 
+BROADCAST_PATH = "/api/internal/broadcast"
+_CHANNEL = TypeAdapter(Channel)
+
+
 @internal_router.post(
-    "/api/internal/broadcast",
+    BROADCAST_PATH,
     response_model=BroadcastSent,
     summary="Broadcast a message to WebSocket clients (seed 003)",
 )
@@ -157,7 +168,12 @@ async def broadcast(
     ] = None,
     x_internal_secret: Annotated[str | None, Header(description="HOOKHUB_INTERNAL_SECRET")] = None,
 ) -> BroadcastSent:
-    """Every connection subscribed to the channel receives the body exactly as sent."""
+    """Every connection subscribed to the channel receives the body exactly as sent.
+
+    ``create_app`` serves this path with :func:`broadcast_endpoint`, ahead of FastAPI's
+    routing; this route describes it in ``/openapi.json`` and serves it in an application
+    that includes ``internal_router`` without :class:`hookhub.app.HookhubApp`.
+    """
     # The raw body, not the model: subscribers get the caller's fields, order and values.
     message = orjson.loads(await request.body())
     if not isinstance(message, dict):  # the model check above makes this unreachable
@@ -167,6 +183,96 @@ async def broadcast(
     # to a thousand clients.
     await get_services(request).realtime.broadcast(message, channel=channel)
     return BroadcastSent(type=body.type)
+
+
+async def broadcast_endpoint(scope: Scope, receive: Receive, send: Send) -> None:
+    """``POST /api/internal/broadcast`` as a bare ASGI app, answering as :func:`broadcast` does.
+
+    A bot may broadcast many times a second to thousands of clients; FastAPI's routing,
+    dependency solving and response model took more of the server's time than the fan-out
+    it started. ``create_app`` runs this behind the request-context and body-limit middleware.
+    """
+    request_id = scope.get("state", {}).get("request_id")
+    try:
+        status, answer = await _broadcast(scope, receive)
+    except HookhubError as exc:
+        status, headers = exc.status_code, []
+        if isinstance(exc, AuthError):
+            headers = [(b"www-authenticate", b"Bearer")]
+        extra: dict[str, Any] = {} if exc.errors is None else {"errors": exc.errors}
+        if isinstance(request_id, str):
+            extra["request_id"] = request_id
+        await send_json(send, status, error_bytes(exc.message, **extra), headers)
+        return
+    if status:
+        await send_json(send, status, answer, [])
+
+
+async def _broadcast(scope: Scope, receive: Receive) -> tuple[int, bytes]:
+    """Check, parse and send one broadcast: ``(200, answer)``, or ``(0, b"")`` on a hang-up."""
+    services: Services = scope["app"].state.services
+    secret: str | None = None
+    content_type = b""
+    for name, value in scope["headers"]:
+        if name == b"x-internal-secret":
+            secret = bytes(value).decode("latin-1")
+        elif name == b"content-type":
+            content_type = bytes(value)
+    services.realtime.check_internal_secret(secret)
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return 0, b""
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    body = _broadcast_body(b"".join(chunks), content_type)
+    channel = _query_channel(scope.get("query_string", b""))
+    await services.realtime.broadcast(body, channel=channel)
+    return 200, orjson.dumps({"success": True, "message": BROADCAST_SENT, "type": body["type"]})
+
+
+def _broadcast_body(raw: bytes, content_type: bytes) -> dict[str, Any]:
+    """The body as sent, once it is a JSON object with a valid ``type``; as FastAPI checks it."""
+    media = content_type.split(b";", 1)[0].strip().lower()
+    if media and media != b"application/json" and not media.endswith(b"+json"):
+        raise InvalidInputError(
+            INVALID_REQUEST, errors=[{"path": "body", "message": "a JSON body is required"}]
+        )
+    try:
+        message = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise MalformedJsonError(MALFORMED_JSON) from None
+    try:
+        BroadcastBody.model_validate(message)
+    except ValidationError as exc:
+        raise InvalidInputError(INVALID_REQUEST, errors=_items("body", exc)) from None
+    return cast(dict[str, Any], message)
+
+
+def _query_channel(query_string: bytes) -> str | None:
+    given = None
+    for name, value in parse_qsl(query_string.decode("latin-1"), keep_blank_values=True):
+        if name == "channel":
+            given = value
+    if given is None:
+        return None
+    try:
+        return _CHANNEL.validate_python(given)
+    except ValidationError as exc:
+        raise InvalidInputError(INVALID_REQUEST, errors=_items("query.channel", exc)) from None
+
+
+def _items(prefix: str, exc: ValidationError) -> list[dict[str, Any]]:
+    return [
+        {"path": ".".join([prefix, *(str(part) for part in error["loc"])]), "message": error["msg"]}
+        for error in exc.errors()
+    ]
+
+
+#: HTTP endpoints, by method and path, that ``create_app`` serves ahead of FastAPI's routing.
+FAST_HTTP: dict[tuple[str, str], ASGIApp] = {("POST", BROADCAST_PATH): broadcast_endpoint}
 
 
 admin_router = APIRouter(
