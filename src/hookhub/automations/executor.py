@@ -6,6 +6,10 @@ Contract:
   triggers) store one ``running`` execution per matching active automation, in one
   transaction, before returning; the runs start as background tasks and nothing here waits for
   an action.
+- **Or stored by the caller.** :meth:`Executor.plan_endpoint` prepares those executions (ids
+  allocated, rows built, nothing stored) so that the caller stores the rows in its own
+  transaction, beside what caused them; it then calls :meth:`Executor.launch`, once they are
+  committed, or never, and nothing runs.
 - **Bounded.** At most ``automations_max_concurrent`` executions run at once per process; the
   others wait for a slot (their rows already say ``running``).
 - **Leases.** Each running execution names the process that runs it (``owner``) and a
@@ -33,6 +37,7 @@ import contextlib
 import secrets
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -46,6 +51,7 @@ from hookhub.automations.repository import (
     ExecutionRecord,
     ExecutionRepository,
     NewExecution,
+    prepare,
 )
 from hookhub.automations.runner import LeaseLost, Runner, capped, json_data
 from hookhub.automations.states import ExecutionStatus, StepStatus
@@ -68,6 +74,24 @@ OWNER_BYTES = 8
 ENDPOINT_CACHE_TTL_S = 1.0
 #: Endpoints whose automations are kept; past it the cache starts afresh.
 ENDPOINT_CACHE_SIZE = 1024
+
+
+@dataclass(frozen=True)
+class PlannedRuns:
+    """Executions prepared for one trigger, to be stored by the caller and then launched.
+
+    ``execution_id`` is the first one's, ``None`` when no automation matched; ``rows`` go to
+    the ``automation_executions`` table as they are.
+    """
+
+    execution_id: str | None
+    rows: Sequence[dict[str, Any]] = ()
+    records: Sequence[ExecutionRecord] = ()
+    #: The trigger as the runs see it (templates, filters).
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+NOTHING_PLANNED = PlannedRuns(None)
 
 
 def resume_refusal(record: ExecutionRecord) -> str | None:
@@ -194,6 +218,21 @@ class Executor:
     async def trigger_endpoint(
         self, *, endpoint_id: str, trigger: dict[str, Any], request_id: str | None
     ) -> str | None:
+        """Store and start the endpoint's matching executions; the first one's id."""
+        planned = await self.plan_endpoint(
+            endpoint_id=endpoint_id, trigger=trigger, request_id=request_id
+        )
+        await self._executions.insert(planned.rows)
+        self.launch(planned)
+        return planned.execution_id
+
+    async def plan_endpoint(
+        self, *, endpoint_id: str, trigger: dict[str, Any], request_id: str | None
+    ) -> PlannedRuns:
+        """Prepare the executions of the endpoint's matching active automations; store nothing.
+
+        Raises :class:`InvalidInputError` for a trigger that is not JSON.
+        """
         data, stored = self._snapshot(trigger)
         endpoint = data.get("endpoint")
         keys = [endpoint_id]
@@ -204,11 +243,34 @@ class Executor:
         candidates = await self._for_endpoint(keys)
         matching = [a for a in candidates if filters.matches(a.filter, data)]
         if not matching:
-            return None
-        records = await self._store_and_launch(
-            matching, data, stored, request_id=request_id, depth=0, trigger_key=None
+            return NOTHING_PLANNED
+        now = self._clock()
+        prepared = [
+            prepare(
+                NewExecution(
+                    automation_id=automation.id,
+                    trigger=stored,
+                    plan=automation.actions,
+                    request_id=request_id,
+                    depth=0,
+                    started_at=now,
+                ),
+                owner=self.owner,
+                lease_until=now + self._lease,
+            )
+            for automation in matching
+        ]
+        return PlannedRuns(
+            execution_id=prepared[0][0]["id"],
+            rows=[row for row, _record in prepared],
+            records=[record for _row, record in prepared],
+            data=data,
         )
-        return records[0].id if records else None
+
+    def launch(self, planned: PlannedRuns) -> None:
+        """Start the planned runs; their rows must be committed first."""
+        for record in planned.records:
+            self._launch(record, planned.data)
 
     async def trigger_event(self, event: Event) -> list[ExecutionRecord]:
         """Start the active automations whose event pattern and filter match ``event``."""

@@ -168,7 +168,7 @@ class ExecutionRepository:
         added: list[ExecutionRecord] = []
         async with self._db.transaction() as connection:
             for item in items:
-                values = _new_row(item, owner=owner, lease_until=lease_until)
+                values, record = prepare(item, owner=owner, lease_until=lease_until)
                 if item.trigger_key is None:
                     await connection.execute(insert(_EXECUTIONS).values(**values))
                 else:
@@ -182,8 +182,15 @@ class ExecutionRepository:
                     )
                     if not result.rowcount:
                         continue
-                added.append(_execution_from_values(values))
+                added.append(record)
         return added
+
+    async def insert(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Store rows made by :func:`prepare` (without trigger keys), in one transaction."""
+        if not rows:
+            return
+        async with self._db.transaction() as connection:
+            await connection.execute(insert(_EXECUTIONS), list(rows))
 
     async def get(self, execution_id: str) -> ExecutionRecord | None:
         async with self._db.session() as session:
@@ -403,10 +410,14 @@ def _automation(row: Automation) -> AutomationRecord:
     )
 
 
-def _new_row(item: NewExecution, *, owner: str, lease_until: datetime) -> dict[str, Any]:
+def prepare(
+    item: NewExecution, *, owner: str, lease_until: datetime
+) -> tuple[dict[str, Any], ExecutionRecord]:
+    """The row that stores a new execution (its id allocated here), and the record its runner
+    starts from: a caller may store the row in a transaction of its own before launching."""
     running = item.status == ExecutionStatus.RUNNING
     steps = item.steps or [Step(name=spec.name, action=spec.action) for spec in item.plan]
-    return {
+    values: dict[str, Any] = {
         "id": new_id(item.started_at),
         "automation_id": item.automation_id,
         "status": item.status,
@@ -424,10 +435,26 @@ def _new_row(item: NewExecution, *, owner: str, lease_until: datetime) -> dict[s
         "owner": owner if running else None,
         "lease_until": lease_until if running else None,
     }
-
-
-def _execution_from_values(values: dict[str, Any]) -> ExecutionRecord:
-    return ExecutionRecord.model_validate(values)
+    # Built from the models the row was dumped from: validating the dump again would only
+    # turn it back into them.
+    record = ExecutionRecord.model_construct(
+        id=values["id"],
+        automation_id=item.automation_id,
+        status=item.status,
+        trigger=item.trigger,
+        plan=list(item.plan),
+        steps=list(steps),
+        request_id=item.request_id,
+        depth=item.depth,
+        error=item.error,
+        failed_step=None,
+        started_at=item.started_at,
+        finished_at=values["finished_at"],
+        duration_ms=values["duration_ms"],
+        owner=values["owner"],
+        lease_until=values["lease_until"],
+    )
+    return values, record
 
 
 def _execution(row: AutomationExecution) -> ExecutionRecord:
