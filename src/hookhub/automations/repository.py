@@ -72,6 +72,48 @@ class NewExecution:
     steps: list[Step] | None = None
 
 
+@dataclass(frozen=True)
+class HeldUpdate:
+    """A write to a running execution, applied only while ``owner`` still holds it."""
+
+    execution_id: str
+    owner: str
+    values: dict[str, Any]
+
+
+def progress_update(execution_id: str, *, owner: str, steps: list[Step]) -> HeldUpdate:
+    """The steps as they stand, written while the execution runs."""
+    return HeldUpdate(execution_id, owner, {"steps": [s.model_dump(mode="json") for s in steps]})
+
+
+def finish_update(
+    execution_id: str,
+    *,
+    owner: str,
+    status: ExecutionStatus,
+    steps: list[Step],
+    finished_at: datetime,
+    duration_ms: float,
+    error: str | None,
+    failed_step: str | None,
+) -> HeldUpdate:
+    """The execution's end: its final status and steps; it is no longer held by anyone."""
+    return HeldUpdate(
+        execution_id,
+        owner,
+        {
+            "status": status,
+            "steps": [step.model_dump(mode="json") for step in steps],
+            "finished_at": finished_at,
+            "duration_ms": duration_ms,
+            "error": error,
+            "failed_step": failed_step,
+            "owner": None,
+            "lease_until": None,
+        },
+    )
+
+
 class AutomationRepository:
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -221,9 +263,8 @@ class ExecutionRepository:
 
     async def save_steps(self, execution_id: str, *, owner: str, steps: list[Step]) -> bool:
         """Record progress; False when ``owner`` no longer holds the running execution."""
-        return await self._update_held(
-            execution_id, owner, steps=[step.model_dump(mode="json") for step in steps]
-        )
+        [saved] = await self.update_held([progress_update(execution_id, owner=owner, steps=steps)])
+        return saved
 
     async def finish(
         self,
@@ -237,32 +278,43 @@ class ExecutionRepository:
         error: str | None,
         failed_step: str | None,
     ) -> bool:
-        return await self._update_held(
-            execution_id,
-            owner,
-            status=status,
-            steps=[step.model_dump(mode="json") for step in steps],
-            finished_at=finished_at,
-            duration_ms=duration_ms,
-            error=error,
-            failed_step=failed_step,
-            owner=None,
-            lease_until=None,
+        """End the execution; False when ``owner`` no longer holds the running execution."""
+        [finished] = await self.update_held(
+            [
+                finish_update(
+                    execution_id,
+                    owner=owner,
+                    status=status,
+                    steps=steps,
+                    finished_at=finished_at,
+                    duration_ms=duration_ms,
+                    error=error,
+                    failed_step=failed_step,
+                )
+            ]
         )
+        return finished
 
-    async def _update_held(self, execution_id: str, holder: str, **values: Any) -> bool:
-        statement = (
-            update(AutomationExecution)
-            .where(
-                AutomationExecution.id == execution_id,
-                AutomationExecution.owner == holder,
-                AutomationExecution.status == ExecutionStatus.RUNNING,
-            )
-            .values(**values)
-        )
-        async with self._db.session() as session:
-            result = await session.execute(statement)
-            return bool(result.rowcount)  # type: ignore[attr-defined]
+    async def update_held(self, items: Sequence[HeldUpdate]) -> list[bool]:
+        """Apply writes to running executions in one transaction; whether each was applied.
+
+        Each is its own conditional statement, applied only while its ``owner`` holds the
+        execution and it is running, so one lost lease refuses that write alone.
+        """
+        applied: list[bool] = []
+        async with self._db.transaction() as connection:
+            for item in items:
+                result = await connection.execute(
+                    update(_EXECUTIONS)
+                    .where(
+                        _EXECUTIONS.c.id == item.execution_id,
+                        _EXECUTIONS.c.owner == item.owner,
+                        _EXECUTIONS.c.status == ExecutionStatus.RUNNING,
+                    )
+                    .values(**item.values)
+                )
+                applied.append(bool(result.rowcount))
+        return applied
 
     async def renew(self, *, owner: str, ids: Sequence[str], lease_until: datetime) -> int:
         """Extend the leases of these running executions of ``owner``; how many."""
