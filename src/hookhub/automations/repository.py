@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -33,6 +33,17 @@ from hookhub.store.engine import Database
 from hookhub.store.models import Base, EventRecord
 
 _EXECUTIONS = Base.metadata.tables[AutomationExecution.__tablename__]
+HELD_ID = "held_id"
+HELD_OWNER = "held_owner"
+# Statements built once, so SQLAlchemy finds their compiled form without rebuilding its cache
+# key. A write to a running execution while its owner holds it sets the columns named by the
+# other parameters it is executed with.
+_INSERT = insert(_EXECUTIONS)
+_UPDATE_HELD = update(_EXECUTIONS).where(
+    _EXECUTIONS.c.id == bindparam(HELD_ID),
+    _EXECUTIONS.c.owner == bindparam(HELD_OWNER),
+    _EXECUTIONS.c.status == ExecutionStatus.RUNNING,
+)
 
 
 class AutomationRecord(AutomationOut):
@@ -232,7 +243,7 @@ class ExecutionRepository:
         if not rows:
             return
         async with self._db.transaction() as connection:
-            await connection.execute(insert(_EXECUTIONS), list(rows))
+            await connection.execute(_INSERT, list(rows))
 
     async def get(self, execution_id: str) -> ExecutionRecord | None:
         async with self._db.session() as session:
@@ -304,15 +315,8 @@ class ExecutionRepository:
         applied: list[bool] = []
         async with self._db.transaction() as connection:
             for item in items:
-                result = await connection.execute(
-                    update(_EXECUTIONS)
-                    .where(
-                        _EXECUTIONS.c.id == item.execution_id,
-                        _EXECUTIONS.c.owner == item.owner,
-                        _EXECUTIONS.c.status == ExecutionStatus.RUNNING,
-                    )
-                    .values(**item.values)
-                )
+                parameters = {HELD_ID: item.execution_id, HELD_OWNER: item.owner, **item.values}
+                result = await connection.execute(_UPDATE_HELD, parameters)
                 applied.append(bool(result.rowcount))
         return applied
 

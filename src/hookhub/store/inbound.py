@@ -26,6 +26,9 @@ DUPLICATE_REASON = "duplicate delivery id"
 REQUESTS = cast(Table, InboundRequest.__table__)
 DEDUPE_KEYS = cast(Table, InboundDedupeKey.__table__)
 EXECUTIONS = cast(Table, AutomationExecution.__table__)
+#: Built once, so SQLAlchemy finds their compiled form without rebuilding its cache key.
+INSERT_REQUESTS = insert(REQUESTS)
+INSERT_EXECUTIONS = insert(EXECUTIONS)
 
 
 class EndpointRepository:
@@ -180,9 +183,9 @@ class RequestRepository:
                 if recorded.verdict is not Verdict.DUPLICATE:
                     executions.extend(item.executions)
                 results.append(recorded)
-            await connection.execute(insert(REQUESTS), rows)
+            await connection.execute(INSERT_REQUESTS, rows)
             if executions:
-                await connection.execute(insert(EXECUTIONS), executions)
+                await connection.execute(INSERT_EXECUTIONS, executions)
             return results
 
     async def release(self, endpoint_id: str, delivery_id: str, request_id: str) -> None:

@@ -24,6 +24,8 @@ from hookhub.tokens import ApiTokenInfo
 TOKEN_TOUCH_INTERVAL = timedelta(minutes=5)
 
 AUDIT_LOG = cast(Table, AuditEntry.__table__)
+#: Built once, so SQLAlchemy finds its compiled form without rebuilding its cache key.
+INSERT_AUDIT_LOG = insert(AUDIT_LOG)
 RowT = TypeVar("RowT", EventRecord, AuditEntry)
 ItemT = TypeVar("ItemT")
 
@@ -144,7 +146,7 @@ class AuditRepository:
             for record in records
         ]
         async with self._db.transaction() as connection:
-            await connection.execute(insert(AUDIT_LOG), rows)
+            await connection.execute(INSERT_AUDIT_LOG, rows)
         return list(records)
 
     async def list(self, *, action: str | None, limit: int, offset: int) -> Page[AuditRecord]:
