@@ -11,14 +11,25 @@ from typing import Any
 import pytest
 
 from hookhub.automations.models import ActionSpec, ManualRun, Step
-from hookhub.automations.repository import ExecutionRepository, HeldUpdate, NewExecution
+from hookhub.automations.repository import (
+    AutomationRecord,
+    ExecutionRepository,
+    HeldUpdate,
+    NewExecution,
+)
 from hookhub.automations.runner import LeaseLost
 from hookhub.automations.states import ExecutionStatus, StepStatus
 from hookhub.events import Event
 from hookhub.services import Services
 from tests.automations.conftest import MakeServices
 from tests.automations.support import ManualClock, Toolbox
-from tests.automations.test_runner import create, endpoint_trigger, trigger, until
+from tests.automations.test_runner import (
+    ENDPOINT_ID,
+    create,
+    endpoint_trigger,
+    trigger,
+    until,
+)
 
 TWO_STEPS = [
     {"name": "first", "action": "record", "params": {"label": "{{ trigger.body.title }}"}},
@@ -244,6 +255,33 @@ async def test_runs_share_commits_and_a_lost_lease_stops_only_its_own_run(
     assert untouched is not None
     assert (untouched.owner, untouched.status) == ("another-process", ExecutionStatus.RUNNING)
     assert [step.status for step in untouched.steps] == [StepStatus.PENDING] * 2
+
+
+async def test_concurrent_webhooks_load_their_endpoints_automations_once(
+    make_services: MakeServices,
+) -> None:
+    services = await make_services()
+    await create(services, TWO_STEPS)
+    automations = services.automations.automations
+    loads: list[Sequence[str]] = []
+    active_for = automations.active_for
+
+    async def counted(kind: str, values: Sequence[str]) -> list[AutomationRecord]:
+        loads.append(values)
+        return await active_for(kind, values)
+
+    automations.active_for = counted  # type: ignore[method-assign]
+    executor = services.automations.executor
+    planned = await asyncio.gather(
+        *(
+            executor.plan_endpoint(
+                endpoint_id=ENDPOINT_ID, trigger=endpoint_trigger({"n": n}), request_id=None
+            )
+            for n in range(5)
+        )
+    )
+    assert len(loads) == 1
+    assert all(len(plan.rows) == 1 for plan in planned)
 
 
 EVENT_STEPS = [

@@ -39,6 +39,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 import structlog
@@ -144,6 +145,10 @@ class Executor:
         #: Active automations of an endpoint (by its id and slug), and when they were loaded.
         self._endpoint_automations: dict[tuple[str, ...], tuple[float, list[AutomationRecord]]]
         self._endpoint_automations = {}
+        #: The one load in flight per endpoint, and how many times definitions changed.
+        self._endpoint_loading: dict[tuple[str, ...], asyncio.Future[list[AutomationRecord]]]
+        self._endpoint_loading = {}
+        self._definitions_version = 0
 
     # Life cycle.
 
@@ -196,6 +201,8 @@ class Executor:
         """An automation was created, changed or deleted here: reload what is cached."""
         self._event_patterns = None
         self._endpoint_automations.clear()
+        self._endpoint_loading.clear()
+        self._definitions_version += 1
 
     async def _for_endpoint(self, keys: list[str]) -> list[AutomationRecord]:
         """The endpoint's active automations, read at most every ENDPOINT_CACHE_TTL_S.
@@ -204,14 +211,31 @@ class Executor:
         process clear the cache at once; those of other processes show within the TTL.
         """
         key = tuple(keys)
-        now_s = time.monotonic()
         cached = self._endpoint_automations.get(key)
-        if cached is not None and now_s - cached[0] < ENDPOINT_CACHE_TTL_S:
+        if cached is not None and time.monotonic() - cached[0] < ENDPOINT_CACHE_TTL_S:
             return cached[1]
-        found = await self._automations.active_for("endpoint", keys)
+        # One load per endpoint at a time: under load, every webhook arriving as the entry
+        # expires would otherwise query the store for it, each query delaying the next.
+        loading = self._endpoint_loading.get(key)
+        if loading is None:
+            loading = asyncio.ensure_future(self._load_endpoint(key))
+            self._endpoint_loading[key] = loading
+            loading.add_done_callback(partial(self._loaded, key))
+        return await asyncio.shield(loading)
+
+    def _loaded(self, key: tuple[str, ...], done: asyncio.Future[list[AutomationRecord]]) -> None:
+        if self._endpoint_loading.get(key) is done:  # not a load from before a change
+            del self._endpoint_loading[key]
+
+    async def _load_endpoint(self, key: tuple[str, ...]) -> list[AutomationRecord]:
+        version = self._definitions_version
+        loaded_s = time.monotonic()
+        found = await self._automations.active_for("endpoint", key)
+        if version != self._definitions_version:
+            return found  # changed meanwhile: answered, but not kept
         if len(self._endpoint_automations) >= ENDPOINT_CACHE_SIZE:
             self._endpoint_automations.clear()
-        self._endpoint_automations[key] = (now_s, found)
+        self._endpoint_automations[key] = (loaded_s, found)
         return found
 
     # Triggers.
