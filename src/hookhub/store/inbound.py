@@ -296,14 +296,18 @@ async def _claim_new(
         }
         for row, window_s in claiming
     ]
-    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-    inserted = await connection.execute(
-        dialect.insert(DEDUPE_KEYS)
-        .values(keys)
-        .on_conflict_do_nothing()
-        .returning(DEDUPE_KEYS.c.endpoint_id, DEDUPE_KEYS.c.delivery_id, DEDUPE_KEYS.c.request_id)
-    )
+    # Run with the rows as parameters, SQLAlchemy sends them as one multi-row statement
+    # ("insertmanyvalues") compiled once, where VALUES built per batch compiled on every batch.
+    inserted = await connection.execute(_CLAIM_NEW[connection.dialect.name], keys)
     return {(endpoint, delivery): request for endpoint, delivery, request in inserted}
+
+
+_CLAIM_NEW = {
+    dialect.dialect.name: dialect.insert(DEDUPE_KEYS)
+    .on_conflict_do_nothing()
+    .returning(DEDUPE_KEYS.c.endpoint_id, DEDUPE_KEYS.c.delivery_id, DEDUPE_KEYS.c.request_id)
+    for dialect in (postgresql, sqlite)
+}
 
 
 def endpoint_record(row: InboundEndpoint) -> EndpointRecord:
