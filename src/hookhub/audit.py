@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel
 
-from hookhub.events import UtcDatetime
+from hookhub.events import UtcDatetime, new_id
 
 
 class AuditAction(StrEnum):
@@ -29,3 +30,25 @@ class AuditRecord(BaseModel):
     target: str | None = None
     request_id: str | None = None
     details: dict[str, Any] = {}
+
+
+def new_record(
+    *,
+    actor: str,
+    action: str,
+    now: datetime,
+    target: str | None = None,
+    request_id: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> AuditRecord:
+    """A new entry of the audit log, its id allocated from ``now`` (an aware UTC datetime)."""
+    # Built without validation: every field is typed here, and this runs on every action run.
+    return AuditRecord.model_construct(
+        id=new_id(now),
+        occurred_at=now,
+        actor=actor,
+        action=action,
+        target=target,
+        request_id=request_id,
+        details=details or {},
+    )

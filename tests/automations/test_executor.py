@@ -3,17 +3,33 @@ triggers on the in-memory bus, the chain-depth guard, and one run per event."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
+import pytest
+
 from hookhub.automations.models import ActionSpec, ManualRun, Step
-from hookhub.automations.repository import NewExecution
+from hookhub.automations.repository import (
+    AutomationRecord,
+    ExecutionRepository,
+    HeldUpdate,
+    NewExecution,
+)
+from hookhub.automations.runner import LeaseLost
 from hookhub.automations.states import ExecutionStatus, StepStatus
 from hookhub.events import Event
 from hookhub.services import Services
 from tests.automations.conftest import MakeServices
 from tests.automations.support import ManualClock, Toolbox
-from tests.automations.test_runner import create, endpoint_trigger, trigger, until
+from tests.automations.test_runner import (
+    ENDPOINT_ID,
+    create,
+    endpoint_trigger,
+    trigger,
+    until,
+)
 
 TWO_STEPS = [
     {"name": "first", "action": "record", "params": {"label": "{{ trigger.body.title }}"}},
@@ -32,6 +48,7 @@ async def left_running(
     *,
     clock: ManualClock,
     lease_s: float = -1,
+    owner: str = "dead-process",
 ) -> str:
     """Write what a process that died mid-run leaves: a running execution it still holds."""
     automation = await services.automations.automations.get(automation_id)
@@ -48,7 +65,7 @@ async def left_running(
                 steps=steps,
             )
         ],
-        owner="dead-process",
+        owner=owner,
         lease_until=clock() + timedelta(seconds=lease_s),
     )
     return record.id
@@ -198,6 +215,73 @@ async def test_a_write_after_losing_the_lease_is_refused(
         owner="dead-process",
         steps=[Step(name=n, action="record") for n in ("first", "second")],
     )
+
+
+async def test_runs_share_commits_and_a_lost_lease_stops_only_its_own_run(
+    make_services: MakeServices,
+    toolbox: Toolbox,
+    clock: ManualClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    batches: list[int] = []
+    update_held = ExecutionRepository.update_held
+
+    async def counted(self: ExecutionRepository, items: Sequence[HeldUpdate]) -> list[bool]:
+        batches.append(len(items))
+        return await update_held(self, items)
+
+    monkeypatch.setattr(ExecutionRepository, "update_held", counted)
+    services = await make_services()
+    automation_id = await create(services, TWO_STEPS)
+    executor = services.automations.executor
+    steps = [Step(name=n, action="record") for n in ("first", "second")]
+    held, lost = [
+        await left_running(services, automation_id, steps, clock=clock, lease_s=60, owner=owner)
+        for owner in (executor.owner, "another-process")
+    ]
+    executions = services.automations.executions
+    records = [await executions.get(execution_id) for execution_id in (held, lost)]
+
+    outcomes = await asyncio.gather(
+        *(executor.runner.run(record, record.trigger) for record in records if record),
+        return_exceptions=True,
+    )
+
+    assert outcomes[0] == ExecutionStatus.COMPLETE
+    assert isinstance(outcomes[1], LeaseLost)
+    assert 2 in batches  # both runs' first writes went in one transaction
+    assert len(toolbox.recorded()) == 2  # the lost run ran no action
+    untouched = await executions.get(lost)
+    assert untouched is not None
+    assert (untouched.owner, untouched.status) == ("another-process", ExecutionStatus.RUNNING)
+    assert [step.status for step in untouched.steps] == [StepStatus.PENDING] * 2
+
+
+async def test_concurrent_webhooks_load_their_endpoints_automations_once(
+    make_services: MakeServices,
+) -> None:
+    services = await make_services()
+    await create(services, TWO_STEPS)
+    automations = services.automations.automations
+    loads: list[Sequence[str]] = []
+    active_for = automations.active_for
+
+    async def counted(kind: str, values: Sequence[str]) -> list[AutomationRecord]:
+        loads.append(values)
+        return await active_for(kind, values)
+
+    automations.active_for = counted  # type: ignore[method-assign]
+    executor = services.automations.executor
+    planned = await asyncio.gather(
+        *(
+            executor.plan_endpoint(
+                endpoint_id=ENDPOINT_ID, trigger=endpoint_trigger({"n": n}), request_id=None
+            )
+            for n in range(5)
+        )
+    )
+    assert len(loads) == 1
+    assert all(len(plan.rows) == 1 for plan in planned)
 
 
 EVENT_STEPS = [

@@ -1,9 +1,11 @@
 """Fixtures for incoming webhooks: a real app whose automations are a recording stand-in.
 
-The automation part is a neighbour: the receiver's contract with it is one call,
-``trigger_endpoint(endpoint_id=, trigger=, request_id=)``. ``Automations`` records those calls
-and answers an execution id, so tests assert exactly what was handed over, and that nothing
-was for refused, duplicate and over-limit requests.
+The automation part is a neighbour: the receiver's contract with it is two calls,
+``plan_endpoint(endpoint_id=, trigger=, request_id=)`` before the request is stored and
+``launch(planned)`` once it is (not for a duplicate); replay calls ``trigger_endpoint``, both in
+one. ``Automations`` records what was launched or triggered and answers an execution id, so
+tests assert exactly what was handed over, and that nothing was for refused, duplicate and
+over-limit requests.
 """
 
 from __future__ import annotations
@@ -20,6 +22,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from hookhub.app import create_app
+from hookhub.automations.executor import PlannedRuns
+from hookhub.automations.models import ActionSpec
+from hookhub.automations.repository import NewExecution, prepare
 from hookhub.bus import Bus
 from hookhub.config import Settings
 from hookhub.services import Services
@@ -66,13 +71,33 @@ class FakeClock:
         self.now += timedelta(seconds=seconds)
 
 
+def orphan_row(request_id: str | None) -> dict[str, Any]:
+    """An execution row whose automation no one has."""
+    now = datetime.now(UTC)
+    item = NewExecution(
+        automation_id="no-such-automation",
+        trigger={},
+        plan=[ActionSpec(name="ping", action="ping")],
+        request_id=request_id,
+        depth=0,
+        started_at=now,
+    )
+    row, _record = prepare(item, owner="test", lease_until=now)
+    return row
+
+
 @dataclass
 class Automations:
-    """Records ``trigger_endpoint`` calls; answers ``exec-1``, ``exec-2``, ... (or raises)."""
+    """Records launched runs and ``trigger_endpoint`` calls; answers ``exec-1``, ``exec-2``, ...
+    in the order they run (or raises when planning)."""
 
     calls: list[dict[str, Any]] = field(default_factory=list)
     fail_with: Exception | None = None
     answer_none: bool = False
+    #: Plan an execution row of an automation that does not exist, which the store refuses.
+    plan_orphans: bool = False
+    #: What each planned execution id was planned for, until launched.
+    planned: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     async def start(self, bus: Bus) -> None:
         return None
@@ -80,15 +105,35 @@ class Automations:
     async def stop(self) -> None:
         return None
 
+    async def plan_endpoint(
+        self, *, endpoint_id: str, trigger: dict[str, Any], request_id: str | None
+    ) -> PlannedRuns:
+        if self.fail_with is not None:
+            raise self.fail_with
+        if self.answer_none:
+            return PlannedRuns(None)
+        execution_id = f"exec-{len(self.calls) + 1}"
+        self.planned[execution_id] = {
+            "endpoint_id": endpoint_id,
+            "trigger": trigger,
+            "request_id": request_id,
+        }
+        if self.plan_orphans:
+            return PlannedRuns(execution_id, rows=[orphan_row(request_id)])
+        return PlannedRuns(execution_id)
+
+    def launch(self, planned: PlannedRuns) -> None:
+        if planned.execution_id is not None:
+            self.calls.append(self.planned.pop(planned.execution_id))
+
     async def trigger_endpoint(
         self, *, endpoint_id: str, trigger: dict[str, Any], request_id: str | None
     ) -> str | None:
-        if self.fail_with is not None:
-            raise self.fail_with
-        self.calls.append(
-            {"endpoint_id": endpoint_id, "trigger": trigger, "request_id": request_id}
+        planned = await self.plan_endpoint(
+            endpoint_id=endpoint_id, trigger=trigger, request_id=request_id
         )
-        return None if self.answer_none else f"exec-{len(self.calls)}"
+        self.launch(planned)
+        return planned.execution_id
 
 
 @dataclass
@@ -144,14 +189,21 @@ def clock() -> FakeClock:
 def make_api(
     make_settings: Callable[..., Settings], clock: FakeClock, admin_headers: Headers
 ) -> Iterator[Callable[..., Api]]:
-    """``make_api(peer=, **settings)``: a started app with recorded automations (stopped after)."""
+    """``make_api(peer=, real_automations=, **settings)``: a started app with recorded
+    automations, or the real ones (stopped after)."""
     with ExitStack() as stack:
 
-        def build(*, peer: tuple[str, int] = DEFAULT_PEER, **overrides: Any) -> Api:
+        def build(
+            *,
+            peer: tuple[str, int] = DEFAULT_PEER,
+            real_automations: bool = False,
+            **overrides: Any,
+        ) -> Api:
             app = create_app(make_settings(**overrides), clock=clock)
             services: Services = app.state.services
             automations = Automations()
-            services.automations = automations  # type: ignore[assignment]
+            if not real_automations:
+                services.automations = automations  # type: ignore[assignment]
             client = stack.enter_context(TestClient(app, client=peer))
             return Api(client, services, automations, clock, admin_headers)
 

@@ -476,6 +476,52 @@ def test_a_failed_hand_over_frees_the_delivery_id_for_the_retry(lite_api: Api) -
     assert "starting the automations failed: RuntimeError" in reasons
 
 
+def test_a_request_whose_executions_are_refused_is_kept_unclaimed(api: Api) -> None:
+    endpoint = seed_endpoint(api)
+    body = encoded(SEED_BODY)
+    headers = seed_headers(body, **{"webhook-id": "msg_9"})
+    api.automations.plan_orphans = True
+    assert post(api, body, headers).status_code == 500
+    [kept] = api.history(endpoint["id"])["items"]
+    assert kept["reason"] == "starting the automations failed: IntegrityError"
+    assert (kept["status_code"], kept["execution_id"]) == (500, None)
+    assert api.automations.calls == []
+    api.automations.plan_orphans = False
+    retried = post(api, body, headers).json()
+    assert (retried["executionId"], "duplicate" in retried) == ("exec-1", False)
+
+
+def test_an_accepted_request_stores_its_executions_and_a_duplicate_none(
+    database_url: str, make_api: Callable[..., Api]
+) -> None:
+    api = make_api(database_url=database_url, real_automations=True)
+    endpoint = seed_endpoint(api)
+    automation = api.client.post(
+        "/automations",
+        headers=api.admin,
+        json={
+            "name": "ping",
+            "trigger": {"endpoint": "discord-ticket"},
+            "actions": [{"name": "ping", "action": "ping", "params": {}}],
+        },
+    ).json()
+    body = encoded(SEED_BODY)
+    headers = seed_headers(body, **{"webhook-id": "msg_1"})
+    first, again = post(api, body, headers).json(), post(api, body, headers).json()
+    api.client.portal.call(api.services.automations.executor.drain)  # type: ignore[union-attr]
+
+    assert again["duplicate"] is True
+    assert again["executionId"] == first["executionId"]
+    executions = api.client.get(
+        f"/automations/{automation['id']}/executions", headers=api.admin
+    ).json()
+    [execution] = executions["items"]
+    accepted = api.history(endpoint["id"], verdict="accepted")["items"][0]
+    assert execution["id"] == first["executionId"] == accepted["execution_id"]
+    assert execution["request_id"] == accepted["id"]
+    assert execution["status"] == "complete"
+
+
 @pytest.mark.redis
 def test_two_processes_on_one_redis_share_the_rate_limit(
     make_api: Callable[..., Api], redis_url: str, sqlite_url: str

@@ -1,5 +1,6 @@
 """The request history's dedupe claims on both databases: one winner per delivery id, even when
-requests race from separate connections (as separate processes would), and expiry."""
+requests race from separate connections (as separate processes would), and expiry; and the
+executions an accepted request starts, stored with it."""
 
 from __future__ import annotations
 
@@ -7,6 +8,12 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+
+from hookhub.automations.models import ActionSpec
+from hookhub.automations.repository import AutomationRepository, NewExecution, prepare
 from hookhub.events import new_id
 from hookhub.inbound.models import ManagedBy, Verdict
 from hookhub.store.engine import Database
@@ -35,7 +42,13 @@ ENDPOINT_FIELDS: dict[str, Any] = {
 }
 
 
-def request(endpoint_id: str, delivery_id: str | None, at: datetime = NOW) -> NewRequest:
+def request(
+    endpoint_id: str,
+    delivery_id: str | None,
+    at: datetime = NOW,
+    *,
+    executions: list[dict[str, Any]] | None = None,
+) -> NewRequest:
     row = {
         "id": new_id(at),
         "endpoint_id": endpoint_id,
@@ -51,10 +64,10 @@ def request(endpoint_id: str, delivery_id: str | None, at: datetime = NOW) -> Ne
         "body_bytes": 2,
         "body_truncated": False,
         "delivery_id": delivery_id,
-        "execution_id": None,
+        "execution_id": executions[0]["id"] if executions else None,
         "trigger": {"body": {}},
     }
-    return NewRequest(row, WINDOW_S)
+    return NewRequest(row, WINDOW_S, executions or [])
 
 
 async def endpoint(db: Database) -> str:
@@ -141,3 +154,73 @@ async def test_a_released_claim_frees_the_id(db: Database) -> None:
     await repository.release(endpoint_id, "d1", claim.row["id"])
     [again] = await repository.record([request(endpoint_id, "d1")])
     assert again.verdict is Verdict.ACCEPTED
+
+
+async def execution_rows(db: Database, count: int) -> list[dict[str, Any]]:
+    """Rows of ``count`` new executions of one automation, as the executor prepares them."""
+    automation = await AutomationRepository(db).create(
+        {
+            "name": "a",
+            "description": None,
+            "status": "active",
+            "filter": None,
+            "trigger": {"endpoint": "e"},
+            "actions": [{"name": "ping", "action": "ping", "params": {}}],
+        },
+        now=NOW,
+    )
+    item = NewExecution(
+        automation_id=automation.id,
+        trigger={"body": {}},
+        plan=[ActionSpec(name="ping", action="ping")],
+        request_id=None,
+        depth=0,
+        started_at=NOW,
+    )
+    return [prepare(item, owner="me", lease_until=NOW)[0] for _ in range(count)]
+
+
+async def stored_execution_ids(db: Database) -> set[str]:
+    async with db.transaction() as connection:
+        found = await connection.execute(text("SELECT id FROM automation_executions"))
+        return {row[0] for row in found}
+
+
+async def test_executions_are_stored_with_their_request_unless_it_is_a_duplicate(
+    db: Database,
+) -> None:
+    endpoint_id = await endpoint(db)
+    repository = RequestRepository(db)
+    first, repeat, other = [[row] for row in await execution_rows(db, 3)]
+    results = await repository.record(
+        [
+            request(endpoint_id, "d1", executions=first),
+            request(endpoint_id, "d1", executions=repeat),
+            request(endpoint_id, "d2", executions=other),
+        ]
+    )
+    assert [r.verdict for r in results] == [Verdict.ACCEPTED, Verdict.DUPLICATE, Verdict.ACCEPTED]
+    assert results[1].original_execution_id == first[0]["id"]
+    assert await stored_execution_ids(db) == {first[0]["id"], other[0]["id"]}
+    page = await repository.list(endpoint_id, verdict=None, limit=10, offset=0)
+    assert {(item.verdict, item.execution_id) for item in page.items} == {
+        (Verdict.ACCEPTED, first[0]["id"]),
+        (Verdict.DUPLICATE, None),
+        (Verdict.ACCEPTED, other[0]["id"]),
+    }
+
+
+async def test_a_request_whose_executions_cannot_be_stored_is_not_stored_or_claimed(
+    db: Database,
+) -> None:
+    endpoint_id = await endpoint(db)
+    repository = RequestRepository(db)
+    [row] = await execution_rows(db, 1)
+    orphan = {**row, "automation_id": "no-such-automation"}
+    with pytest.raises(IntegrityError):
+        await repository.record([request(endpoint_id, "d1", executions=[orphan])])
+    assert await stored_execution_ids(db) == set()
+    assert (await repository.list(endpoint_id, verdict=None, limit=10, offset=0)).total == 0
+    [again] = await repository.record([request(endpoint_id, "d1", executions=[row])])
+    assert again.verdict is Verdict.ACCEPTED
+    assert await stored_execution_ids(db) == {row["id"]}

@@ -41,8 +41,8 @@ if TYPE_CHECKING:
     from hookhub.config import Settings
     from hookhub.outbound.ssrf import UrlGuard
     from hookhub.realtime.service import RealtimeService
+    from hookhub.services.audit import AuditLog
     from hookhub.services.events import EventPublisher
-    from hookhub.store.repositories import AuditRepository
     from hookhub.tickets.service import TicketService
 
 log = structlog.get_logger(__name__)
@@ -81,7 +81,7 @@ class ActionContext:
     realtime: RealtimeService
     http_client: httpx2.AsyncClient
     url_guard: UrlGuard
-    audit: AuditRepository
+    audit: AuditLog
     tickets: TicketService
 
 

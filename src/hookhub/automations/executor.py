@@ -6,6 +6,10 @@ Contract:
   triggers) store one ``running`` execution per matching active automation, in one
   transaction, before returning; the runs start as background tasks and nothing here waits for
   an action.
+- **Or stored by the caller.** :meth:`Executor.plan_endpoint` prepares those executions (ids
+  allocated, rows built, nothing stored) so that the caller stores the rows in its own
+  transaction, beside what caused them; it then calls :meth:`Executor.launch`, once they are
+  committed, or never, and nothing runs.
 - **Bounded.** At most ``automations_max_concurrent`` executions run at once per process; the
   others wait for a slot (their rows already say ``running``).
 - **Leases.** Each running execution names the process that runs it (``owner``) and a
@@ -33,7 +37,9 @@ import contextlib
 import secrets
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 import structlog
@@ -46,6 +52,7 @@ from hookhub.automations.repository import (
     ExecutionRecord,
     ExecutionRepository,
     NewExecution,
+    prepare,
 )
 from hookhub.automations.runner import LeaseLost, Runner, capped, json_data
 from hookhub.automations.states import ExecutionStatus, StepStatus
@@ -68,6 +75,24 @@ OWNER_BYTES = 8
 ENDPOINT_CACHE_TTL_S = 1.0
 #: Endpoints whose automations are kept; past it the cache starts afresh.
 ENDPOINT_CACHE_SIZE = 1024
+
+
+@dataclass(frozen=True)
+class PlannedRuns:
+    """Executions prepared for one trigger, to be stored by the caller and then launched.
+
+    ``execution_id`` is the first one's, ``None`` when no automation matched; ``rows`` go to
+    the ``automation_executions`` table as they are.
+    """
+
+    execution_id: str | None
+    rows: Sequence[dict[str, Any]] = ()
+    records: Sequence[ExecutionRecord] = ()
+    #: The trigger as the runs see it (templates, filters).
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+NOTHING_PLANNED = PlannedRuns(None)
 
 
 def resume_refusal(record: ExecutionRecord) -> str | None:
@@ -120,6 +145,10 @@ class Executor:
         #: Active automations of an endpoint (by its id and slug), and when they were loaded.
         self._endpoint_automations: dict[tuple[str, ...], tuple[float, list[AutomationRecord]]]
         self._endpoint_automations = {}
+        #: The one load in flight per endpoint, and how many times definitions changed.
+        self._endpoint_loading: dict[tuple[str, ...], asyncio.Future[list[AutomationRecord]]]
+        self._endpoint_loading = {}
+        self._definitions_version = 0
 
     # Life cycle.
 
@@ -148,6 +177,7 @@ class Executor:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await self.runner.close()
         if tasks:
             released = await self._executions.release(owner=self.owner)
             log.info("automation.stopped", cancelled=len(tasks), released=released)
@@ -171,6 +201,8 @@ class Executor:
         """An automation was created, changed or deleted here: reload what is cached."""
         self._event_patterns = None
         self._endpoint_automations.clear()
+        self._endpoint_loading.clear()
+        self._definitions_version += 1
 
     async def _for_endpoint(self, keys: list[str]) -> list[AutomationRecord]:
         """The endpoint's active automations, read at most every ENDPOINT_CACHE_TTL_S.
@@ -179,14 +211,31 @@ class Executor:
         process clear the cache at once; those of other processes show within the TTL.
         """
         key = tuple(keys)
-        now_s = time.monotonic()
         cached = self._endpoint_automations.get(key)
-        if cached is not None and now_s - cached[0] < ENDPOINT_CACHE_TTL_S:
+        if cached is not None and time.monotonic() - cached[0] < ENDPOINT_CACHE_TTL_S:
             return cached[1]
-        found = await self._automations.active_for("endpoint", keys)
+        # One load per endpoint at a time: under load, every webhook arriving as the entry
+        # expires would otherwise query the store for it, each query delaying the next.
+        loading = self._endpoint_loading.get(key)
+        if loading is None:
+            loading = asyncio.ensure_future(self._load_endpoint(key))
+            self._endpoint_loading[key] = loading
+            loading.add_done_callback(partial(self._loaded, key))
+        return await asyncio.shield(loading)
+
+    def _loaded(self, key: tuple[str, ...], done: asyncio.Future[list[AutomationRecord]]) -> None:
+        if self._endpoint_loading.get(key) is done:  # not a load from before a change
+            del self._endpoint_loading[key]
+
+    async def _load_endpoint(self, key: tuple[str, ...]) -> list[AutomationRecord]:
+        version = self._definitions_version
+        loaded_s = time.monotonic()
+        found = await self._automations.active_for("endpoint", key)
+        if version != self._definitions_version:
+            return found  # changed meanwhile: answered, but not kept
         if len(self._endpoint_automations) >= ENDPOINT_CACHE_SIZE:
             self._endpoint_automations.clear()
-        self._endpoint_automations[key] = (now_s, found)
+        self._endpoint_automations[key] = (loaded_s, found)
         return found
 
     # Triggers.
@@ -194,6 +243,21 @@ class Executor:
     async def trigger_endpoint(
         self, *, endpoint_id: str, trigger: dict[str, Any], request_id: str | None
     ) -> str | None:
+        """Store and start the endpoint's matching executions; the first one's id."""
+        planned = await self.plan_endpoint(
+            endpoint_id=endpoint_id, trigger=trigger, request_id=request_id
+        )
+        await self._executions.insert(planned.rows)
+        self.launch(planned)
+        return planned.execution_id
+
+    async def plan_endpoint(
+        self, *, endpoint_id: str, trigger: dict[str, Any], request_id: str | None
+    ) -> PlannedRuns:
+        """Prepare the executions of the endpoint's matching active automations; store nothing.
+
+        Raises :class:`InvalidInputError` for a trigger that is not JSON.
+        """
         data, stored = self._snapshot(trigger)
         endpoint = data.get("endpoint")
         keys = [endpoint_id]
@@ -204,11 +268,34 @@ class Executor:
         candidates = await self._for_endpoint(keys)
         matching = [a for a in candidates if filters.matches(a.filter, data)]
         if not matching:
-            return None
-        records = await self._store_and_launch(
-            matching, data, stored, request_id=request_id, depth=0, trigger_key=None
+            return NOTHING_PLANNED
+        now = self._clock()
+        prepared = [
+            prepare(
+                NewExecution(
+                    automation_id=automation.id,
+                    trigger=stored,
+                    plan=automation.actions,
+                    request_id=request_id,
+                    depth=0,
+                    started_at=now,
+                ),
+                owner=self.owner,
+                lease_until=now + self._lease,
+            )
+            for automation in matching
+        ]
+        return PlannedRuns(
+            execution_id=prepared[0][0]["id"],
+            rows=[row for row, _record in prepared],
+            records=[record for _row, record in prepared],
+            data=data,
         )
-        return records[0].id if records else None
+
+    def launch(self, planned: PlannedRuns) -> None:
+        """Start the planned runs; their rows must be committed first."""
+        for record in planned.records:
+            self._launch(record, planned.data)
 
     async def trigger_event(self, event: Event) -> list[ExecutionRecord]:
         """Start the active automations whose event pattern and filter match ``event``."""

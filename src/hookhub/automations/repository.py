@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -33,6 +33,17 @@ from hookhub.store.engine import Database
 from hookhub.store.models import Base, EventRecord
 
 _EXECUTIONS = Base.metadata.tables[AutomationExecution.__tablename__]
+HELD_ID = "held_id"
+HELD_OWNER = "held_owner"
+# Statements built once, so SQLAlchemy finds their compiled form without rebuilding its cache
+# key. A write to a running execution while its owner holds it sets the columns named by the
+# other parameters it is executed with.
+_INSERT = insert(_EXECUTIONS)
+_UPDATE_HELD = update(_EXECUTIONS).where(
+    _EXECUTIONS.c.id == bindparam(HELD_ID),
+    _EXECUTIONS.c.owner == bindparam(HELD_OWNER),
+    _EXECUTIONS.c.status == ExecutionStatus.RUNNING,
+)
 
 
 class AutomationRecord(AutomationOut):
@@ -70,6 +81,48 @@ class NewExecution:
     status: ExecutionStatus = ExecutionStatus.RUNNING
     error: str | None = None
     steps: list[Step] | None = None
+
+
+@dataclass(frozen=True)
+class HeldUpdate:
+    """A write to a running execution, applied only while ``owner`` still holds it."""
+
+    execution_id: str
+    owner: str
+    values: dict[str, Any]
+
+
+def progress_update(execution_id: str, *, owner: str, steps: list[Step]) -> HeldUpdate:
+    """The steps as they stand, written while the execution runs."""
+    return HeldUpdate(execution_id, owner, {"steps": [s.model_dump(mode="json") for s in steps]})
+
+
+def finish_update(
+    execution_id: str,
+    *,
+    owner: str,
+    status: ExecutionStatus,
+    steps: list[Step],
+    finished_at: datetime,
+    duration_ms: float,
+    error: str | None,
+    failed_step: str | None,
+) -> HeldUpdate:
+    """The execution's end: its final status and steps; it is no longer held by anyone."""
+    return HeldUpdate(
+        execution_id,
+        owner,
+        {
+            "status": status,
+            "steps": [step.model_dump(mode="json") for step in steps],
+            "finished_at": finished_at,
+            "duration_ms": duration_ms,
+            "error": error,
+            "failed_step": failed_step,
+            "owner": None,
+            "lease_until": None,
+        },
+    )
 
 
 class AutomationRepository:
@@ -168,7 +221,7 @@ class ExecutionRepository:
         added: list[ExecutionRecord] = []
         async with self._db.transaction() as connection:
             for item in items:
-                values = _new_row(item, owner=owner, lease_until=lease_until)
+                values, record = prepare(item, owner=owner, lease_until=lease_until)
                 if item.trigger_key is None:
                     await connection.execute(insert(_EXECUTIONS).values(**values))
                 else:
@@ -182,8 +235,15 @@ class ExecutionRepository:
                     )
                     if not result.rowcount:
                         continue
-                added.append(_execution_from_values(values))
+                added.append(record)
         return added
+
+    async def insert(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Store rows made by :func:`prepare` (without trigger keys), in one transaction."""
+        if not rows:
+            return
+        async with self._db.transaction() as connection:
+            await connection.execute(_INSERT, list(rows))
 
     async def get(self, execution_id: str) -> ExecutionRecord | None:
         async with self._db.session() as session:
@@ -214,9 +274,8 @@ class ExecutionRepository:
 
     async def save_steps(self, execution_id: str, *, owner: str, steps: list[Step]) -> bool:
         """Record progress; False when ``owner`` no longer holds the running execution."""
-        return await self._update_held(
-            execution_id, owner, steps=[step.model_dump(mode="json") for step in steps]
-        )
+        [saved] = await self.update_held([progress_update(execution_id, owner=owner, steps=steps)])
+        return saved
 
     async def finish(
         self,
@@ -230,32 +289,36 @@ class ExecutionRepository:
         error: str | None,
         failed_step: str | None,
     ) -> bool:
-        return await self._update_held(
-            execution_id,
-            owner,
-            status=status,
-            steps=[step.model_dump(mode="json") for step in steps],
-            finished_at=finished_at,
-            duration_ms=duration_ms,
-            error=error,
-            failed_step=failed_step,
-            owner=None,
-            lease_until=None,
+        """End the execution; False when ``owner`` no longer holds the running execution."""
+        [finished] = await self.update_held(
+            [
+                finish_update(
+                    execution_id,
+                    owner=owner,
+                    status=status,
+                    steps=steps,
+                    finished_at=finished_at,
+                    duration_ms=duration_ms,
+                    error=error,
+                    failed_step=failed_step,
+                )
+            ]
         )
+        return finished
 
-    async def _update_held(self, execution_id: str, holder: str, **values: Any) -> bool:
-        statement = (
-            update(AutomationExecution)
-            .where(
-                AutomationExecution.id == execution_id,
-                AutomationExecution.owner == holder,
-                AutomationExecution.status == ExecutionStatus.RUNNING,
-            )
-            .values(**values)
-        )
-        async with self._db.session() as session:
-            result = await session.execute(statement)
-            return bool(result.rowcount)  # type: ignore[attr-defined]
+    async def update_held(self, items: Sequence[HeldUpdate]) -> list[bool]:
+        """Apply writes to running executions in one transaction; whether each was applied.
+
+        Each is its own conditional statement, applied only while its ``owner`` holds the
+        execution and it is running, so one lost lease refuses that write alone.
+        """
+        applied: list[bool] = []
+        async with self._db.transaction() as connection:
+            for item in items:
+                parameters = {HELD_ID: item.execution_id, HELD_OWNER: item.owner, **item.values}
+                result = await connection.execute(_UPDATE_HELD, parameters)
+                applied.append(bool(result.rowcount))
+        return applied
 
     async def renew(self, *, owner: str, ids: Sequence[str], lease_until: datetime) -> int:
         """Extend the leases of these running executions of ``owner``; how many."""
@@ -403,10 +466,14 @@ def _automation(row: Automation) -> AutomationRecord:
     )
 
 
-def _new_row(item: NewExecution, *, owner: str, lease_until: datetime) -> dict[str, Any]:
+def prepare(
+    item: NewExecution, *, owner: str, lease_until: datetime
+) -> tuple[dict[str, Any], ExecutionRecord]:
+    """The row that stores a new execution (its id allocated here), and the record its runner
+    starts from: a caller may store the row in a transaction of its own before launching."""
     running = item.status == ExecutionStatus.RUNNING
     steps = item.steps or [Step(name=spec.name, action=spec.action) for spec in item.plan]
-    return {
+    values: dict[str, Any] = {
         "id": new_id(item.started_at),
         "automation_id": item.automation_id,
         "status": item.status,
@@ -424,10 +491,26 @@ def _new_row(item: NewExecution, *, owner: str, lease_until: datetime) -> dict[s
         "owner": owner if running else None,
         "lease_until": lease_until if running else None,
     }
-
-
-def _execution_from_values(values: dict[str, Any]) -> ExecutionRecord:
-    return ExecutionRecord.model_validate(values)
+    # Built from the models the row was dumped from: validating the dump again would only
+    # turn it back into them.
+    record = ExecutionRecord.model_construct(
+        id=values["id"],
+        automation_id=item.automation_id,
+        status=item.status,
+        trigger=item.trigger,
+        plan=list(item.plan),
+        steps=list(steps),
+        request_id=item.request_id,
+        depth=item.depth,
+        error=item.error,
+        failed_step=None,
+        started_at=item.started_at,
+        finished_at=values["finished_at"],
+        duration_ms=values["duration_ms"],
+        owner=values["owner"],
+        lease_until=values["lease_until"],
+    )
+    return values, record
 
 
 def _execution(row: AutomationExecution) -> ExecutionRecord:

@@ -14,6 +14,9 @@ Contract:
   ``running`` may have taken effect, and is not repeated (see :meth:`Runner.fail_interrupted`).
 - Every write names this process as the owner; when another process has taken the execution
   over, the write fails and :class:`LeaseLost` ends the run here without touching history.
+- Writes of concurrent runs share commits (see :mod:`hookhub.batching`), each still
+  conditional on its own execution; a run waits for its write's commit before going on.
+  :meth:`Runner.close` stops the writer (runs still waiting for a commit are cancelled).
 """
 
 from __future__ import annotations
@@ -28,7 +31,13 @@ import structlog
 
 from hookhub.actions import ActionCall, ActionContext, ActionError, ActionFailed, ActionRegistry
 from hookhub.automations.models import ActionSpec, RetryPolicy, Step
-from hookhub.automations.repository import ExecutionRecord, ExecutionRepository
+from hookhub.automations.repository import (
+    ExecutionRecord,
+    ExecutionRepository,
+    HeldUpdate,
+    finish_update,
+    progress_update,
+)
 from hookhub.automations.states import (
     ExecutionStatus,
     StepStatus,
@@ -36,6 +45,7 @@ from hookhub.automations.states import (
     step_transition,
 )
 from hookhub.automations.templates import render
+from hookhub.batching import GroupCommit
 from hookhub.clock import Clock
 from hookhub.errors import HookhubError, TemplateError
 
@@ -95,7 +105,6 @@ class Runner:
         step_timeout_s: float,
         result_max_bytes: int,
     ) -> None:
-        self._executions = executions
         self._registry = registry
         self._context = context
         self._clock = clock
@@ -103,6 +112,12 @@ class Runner:
         self._owner = owner
         self._step_timeout_s = step_timeout_s
         self._result_max_bytes = result_max_bytes
+        self._writes: GroupCommit[HeldUpdate, bool] = GroupCommit(
+            executions.update_held, name="hookhub-execution-writer"
+        )
+
+    async def close(self) -> None:
+        await self._writes.close()
 
     async def run(self, record: ExecutionRecord, trigger: dict[str, Any]) -> ExecutionStatus:
         """Run the steps not yet complete, in order; the execution's final status.
@@ -220,7 +235,10 @@ class Runner:
             step.duration_ms = _ms(step.started_at, now)
 
     async def _save(self, execution_id: str, steps: list[Step]) -> None:
-        if not await self._executions.save_steps(execution_id, owner=self._owner, steps=steps):
+        saved = await self._writes.submit(
+            progress_update(execution_id, owner=self._owner, steps=steps)
+        )
+        if not saved:
             raise LeaseLost(execution_id)
 
     async def _finish(
@@ -234,15 +252,17 @@ class Runner:
         final = execution_transition(ExecutionStatus.RUNNING, status)
         now = self._clock()
         duration_ms = _ms(record.started_at, now)
-        finished = await self._executions.finish(
-            record.id,
-            owner=self._owner,
-            status=final,
-            steps=steps,
-            finished_at=now,
-            duration_ms=duration_ms,
-            error=_clip(error) if error is not None else None,
-            failed_step=failed_step,
+        finished = await self._writes.submit(
+            finish_update(
+                record.id,
+                owner=self._owner,
+                status=final,
+                steps=steps,
+                finished_at=now,
+                duration_ms=duration_ms,
+                error=_clip(error) if error is not None else None,
+                failed_step=failed_step,
+            )
         )
         if not finished:
             raise LeaseLost(record.id)

@@ -9,10 +9,13 @@ Contract with its callers:
   subscribes to events on the bus (event-type triggers).
   :meth:`AutomationServices.stop` runs before the bus and the store close; running executions
   are cancelled and left for recovery.
-- :meth:`AutomationServices.trigger_endpoint` is called by the incoming-webhook route once a
-  request is verified, validated, stored and not a duplicate. It stores an execution for every
-  matching active automation and starts them in the background, and returns the id of the
-  first one, or ``None`` when none matched. It never waits for actions to finish.
+- :meth:`AutomationServices.plan_endpoint` is called by the incoming-webhook receiver once a
+  request is verified and validated. It prepares an execution for every matching active
+  automation (``PlannedRuns``: rows and the first one's id, ``None`` when none matched) and
+  stores nothing: the receiver stores the rows in the request's own transaction, then calls
+  :meth:`AutomationServices.launch` when the request was not a duplicate, which starts them in
+  the background. :meth:`AutomationServices.trigger_endpoint` (replay) does all three itself.
+  None of them waits for actions to finish.
 - :data:`ROUTERS` are included by ``create_app``.
 """
 
@@ -26,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from fastapi import APIRouter
 
 from hookhub.actions import DEFAULT_REGISTRY, ActionRegistry
-from hookhub.automations.executor import Executor
+from hookhub.automations.executor import Executor, PlannedRuns
 from hookhub.automations.repository import AutomationRepository, ExecutionRepository
 from hookhub.automations.runner import Runner, Sleep
 from hookhub.automations.service import AutomationService
@@ -119,3 +122,13 @@ class AutomationServices:
         return await self.executor.trigger_endpoint(
             endpoint_id=endpoint_id, trigger=trigger, request_id=request_id
         )
+
+    async def plan_endpoint(
+        self, *, endpoint_id: str, trigger: dict[str, Any], request_id: str | None
+    ) -> PlannedRuns:
+        return await self.executor.plan_endpoint(
+            endpoint_id=endpoint_id, trigger=trigger, request_id=request_id
+        )
+
+    def launch(self, planned: PlannedRuns) -> None:
+        self.executor.launch(planned)

@@ -3,8 +3,9 @@
 1. the endpoint (unknown or inactive: 404, nothing stored), 2. the method (405),
 3. the rate limit per client IP (429), 4. the body, read up to the endpoint's limit (413),
 5. verification over the raw bytes (401), before anything parses them, 6. the media type (415),
-7. JSON (400), 8. the schema (400 ``Invalid payload``), 9. dedupe and storage in one
-transaction (a repeat answers 200 ``duplicate`` and runs nothing), 10. the automations.
+7. JSON (400), 8. the schema (400 ``Invalid payload``), 9. the automations' executions
+prepared, 10. dedupe, the request and its executions stored in one transaction (a repeat
+answers 200 ``duplicate``, and stores and runs nothing), 11. the executions launched.
 
 Every request that names an endpoint is stored in its history with the verdict, whatever
 step refused it; the precise reason goes there and to the log, never to the caller.
@@ -17,7 +18,7 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
 from jsonschema import Draft202012Validator
@@ -36,6 +37,9 @@ from hookhub.inbound.verification import VerificationError, VerifyOptions, verif
 from hookhub.metrics import Metrics
 from hookhub.store.inbound import EndpointRepository, NewRequest, Recorded, RequestRepository
 
+if TYPE_CHECKING:
+    from hookhub.automations.executor import PlannedRuns
+
 log = structlog.get_logger(__name__)
 
 NOT_FOUND = "Webhook not found"
@@ -48,12 +52,20 @@ ENDPOINT_CACHE_SIZE = 1024
 #: Bodyless methods may come without a body; the others need one the endpoint accepts.
 BODYLESS_METHODS = frozenset({"GET", "DELETE"})
 MAX_REASON_CHARS = 500
+#: What a request whose automations could not be started is answered (an unexpected error).
+INTERNAL_ERROR_STATUS = 500
 #: Stands in for the client when the server gives no peer address (tests, UNIX sockets).
 UNKNOWN_CLIENT = "unknown"
 
 
 class EndpointTrigger(Protocol):
     """What the receiver hands accepted requests to (``AutomationServices``)."""
+
+    async def plan_endpoint(
+        self, *, endpoint_id: str, trigger: dict[str, Any], request_id: str | None
+    ) -> PlannedRuns: ...
+
+    def launch(self, planned: PlannedRuns) -> None: ...
 
     async def trigger_endpoint(
         self, *, endpoint_id: str, trigger: dict[str, Any], request_id: str | None
@@ -113,7 +125,6 @@ class Receiver:
         metrics: Metrics,
     ) -> None:
         self._endpoints = endpoints
-        self._requests = requests
         self._limiter = limiter
         self._settings = settings
         self._clock = clock
@@ -192,15 +203,16 @@ class Receiver:
         except _Refused as refused:
             return await self._refuse(endpoint, row, refused)
         row.update(status_code=200, verdict=Verdict.ACCEPTED, trigger=trigger)
-        recorded = await self._commits.submit(NewRequest(row, dedupe_window_s))
+        recorded, planned = await self._store(automations, endpoint, row, dedupe_window_s)
         self._counted.labels(endpoint.slug, recorded.verdict).inc()
         answer = {"receivedAt": isoformat_z(now)}
         if recorded.verdict is Verdict.DUPLICATE:
             log.info("inbound.duplicate", endpoint=endpoint.slug, delivery_id=row["delivery_id"])
             extra = {"executionId": recorded.original_execution_id, **answer, "duplicate": True}
             return Answer(200, ACCEPTED, success=True, extra=extra)
-        execution_id = await self._start(automations, endpoint, row, trigger)
-        return Answer(200, ACCEPTED, success=True, extra={"executionId": execution_id, **answer})
+        automations.launch(planned)
+        extra = {"executionId": planned.execution_id, **answer}
+        return Answer(200, ACCEPTED, success=True, extra=extra)
 
     async def _check(
         self,
@@ -297,32 +309,53 @@ class Receiver:
         )
         return refused.answer
 
-    async def _start(
+    async def _store(
         self,
         automations: EndpointTrigger,
         endpoint: EndpointRecord,
         row: dict[str, Any],
-        trigger: dict[str, Any],
-    ) -> str | None:
-        """Hand the stored request to the automations; its execution id (``None``: none ran)."""
+        dedupe_window_s: float | None,
+    ) -> tuple[Recorded, PlannedRuns]:
+        """Store the accepted request with the executions it starts, in one transaction.
+
+        When they cannot be prepared or stored, the request is stored alone, with the reason
+        and without claiming its delivery id (so the sender's retry runs it instead of being
+        answered "duplicate"), and the error is raised.
+        """
         try:
-            execution_id = await automations.trigger_endpoint(
-                endpoint_id=endpoint.id, trigger=trigger, request_id=row["id"]
+            planned = await automations.plan_endpoint(
+                endpoint_id=endpoint.id, trigger=row["trigger"], request_id=row["id"]
             )
         except Exception as exc:
-            # The request is stored but ran nothing: free its delivery id, so the sender's
-            # retry runs it instead of being answered "duplicate".
-            log.exception(
-                "inbound.trigger_failed", endpoint=endpoint.slug, inbound_request_id=row["id"]
-            )
-            if row["delivery_id"]:
-                await self._requests.release(endpoint.id, row["delivery_id"], row["id"])
-            reason = f"starting the automations failed: {type(exc).__name__}"
-            await self._requests.set_execution(row["id"], execution_id=None, reason=reason)
+            await self._not_started(endpoint, row, exc)
             raise
-        if execution_id is not None:
-            await self._requests.set_execution(row["id"], execution_id=execution_id)
-        return execution_id
+        row["execution_id"] = planned.execution_id
+        try:
+            recorded = await self._commits.submit(NewRequest(row, dedupe_window_s, planned.rows))
+        except HookhubError:
+            raise  # the store is away, or the claim contended: nothing was stored
+        except Exception as exc:
+            if not planned.rows:
+                raise
+            # An execution row was refused (its automation deleted by another process since
+            # this one cached it): the request is still kept in the history.
+            await self._not_started(endpoint, row, exc)
+            raise
+        return recorded, planned
+
+    async def _not_started(
+        self, endpoint: EndpointRecord, row: dict[str, Any], exc: Exception
+    ) -> None:
+        log.error(
+            "inbound.trigger_failed",
+            endpoint=endpoint.slug,
+            inbound_request_id=row["id"],
+            exc_info=exc,
+        )
+        reason = f"starting the automations failed: {type(exc).__name__}"
+        status = exc.status_code if isinstance(exc, HookhubError) else INTERNAL_ERROR_STATUS
+        row.update(execution_id=None, status_code=status, reason=reason)
+        await self._commits.submit(NewRequest(row))
 
 
 def _last(headers: list[tuple[str, str]], name: str) -> str | None:

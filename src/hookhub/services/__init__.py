@@ -23,6 +23,7 @@ from hookhub.outbound.sender import DeliverySender
 from hookhub.outbound.service import WebhookService
 from hookhub.outbound.ssrf import UrlGuard
 from hookhub.realtime.service import RealtimeService
+from hookhub.services.audit import AuditLog
 from hookhub.services.events import EventPublisher
 from hookhub.services.tokens import TokenService
 from hookhub.signals.service import SignalService
@@ -45,6 +46,8 @@ class Services:
     clock: Clock
     events: EventRepository
     audit: AuditRepository
+    #: What actions write to the audit log through: group-committed.
+    audit_log: AuditLog
     publisher: EventPublisher
     tokens: TokenService
     deliveries: DeliveryRepository
@@ -70,6 +73,7 @@ class Services:
         metrics = Metrics()
         events = EventRepository(db)
         audit = AuditRepository(db)
+        audit_log = AuditLog(audit)
         admin_token = settings.admin_token.get_secret_value() if settings.admin_token else None
         publisher = EventPublisher(events, bus, metrics, clock)
         deliveries = DeliveryRepository(db)
@@ -95,7 +99,7 @@ class Services:
                 allow_private=settings.outbound_allow_private,
                 cidrs=settings.outbound_allowed_cidrs,
             ),
-            audit=audit,
+            audit=audit_log,
             tickets=tickets,
         )
         automations = AutomationServices.build(
@@ -119,6 +123,7 @@ class Services:
             clock=clock,
             events=events,
             audit=audit,
+            audit_log=audit_log,
             publisher=publisher,
             tokens=tokens,
             deliveries=deliveries,
@@ -156,6 +161,7 @@ class Services:
         await self.inbound.stop()
         await self.automations.stop()
         await self.dispatcher.stop()
+        await self.audit_log.close()
         await self.publisher.close()
         await self.http_client.aclose()
         await self.sender.aclose()

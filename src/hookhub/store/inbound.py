@@ -16,6 +16,7 @@ from hookhub.errors import ConflictError
 from hookhub.events import new_id
 from hookhub.inbound.models import EndpointRecord, ManagedBy, RequestOut, Verdict
 from hookhub.paging import Page
+from hookhub.store.automation_tables import AutomationExecution
 from hookhub.store.engine import Database
 from hookhub.store.inbound_tables import InboundDedupeKey, InboundEndpoint, InboundRequest
 
@@ -24,6 +25,10 @@ DUPLICATE_REASON = "duplicate delivery id"
 #: Core tables for the hot path: no ORM unit of work per request.
 REQUESTS = cast(Table, InboundRequest.__table__)
 DEDUPE_KEYS = cast(Table, InboundDedupeKey.__table__)
+EXECUTIONS = cast(Table, AutomationExecution.__table__)
+#: Built once, so SQLAlchemy finds their compiled form without rebuilding its cache key.
+INSERT_REQUESTS = insert(REQUESTS)
+INSERT_EXECUTIONS = insert(EXECUTIONS)
 
 
 class EndpointRepository:
@@ -107,10 +112,15 @@ class EndpointRepository:
 
 @dataclass(frozen=True)
 class NewRequest:
-    """One request to record; with ``dedupe_window_s``, its ``delivery_id`` is claimed first."""
+    """One request to record; with ``dedupe_window_s``, its ``delivery_id`` is claimed first.
+
+    ``executions`` are ``automation_executions`` rows the request starts: stored with it when
+    it is not a duplicate, and not at all when it is.
+    """
 
     row: dict[str, Any]
     dedupe_window_s: float | None = None
+    executions: Sequence[dict[str, Any]] = ()
 
 
 @dataclass(frozen=True)
@@ -129,10 +139,11 @@ class RequestRepository:
         """Store requests in one transaction, claiming their delivery ids where asked.
 
         A claim succeeds when the id is new on the endpoint or its earlier claim has expired;
-        otherwise the request is stored as a duplicate. The pair is the table's primary key,
-        so two concurrent claims of one id cannot both succeed, whichever process makes them.
-        New ids (the usual case) are claimed in one statement for the whole batch, and the
-        requests stored in another.
+        otherwise the request is stored as a duplicate, without its executions or its
+        ``execution_id``. The pair is the table's primary key, so two concurrent claims of one
+        id cannot both succeed, whichever process makes them. New ids (the usual case) are
+        claimed in one statement for the whole batch, the requests stored in another, and
+        their executions in a third: a request is never stored accepted without them.
         """
         async with self._db.transaction() as connection:
             rows = [dict(item.row) for item in items]
@@ -143,6 +154,8 @@ class RequestRepository:
             ]
             won = await _claim_new(connection, claiming)
             results = []
+            executions: list[dict[str, Any]] = []
+            batch = {row["id"]: row for row in rows}
             for row, item in zip(rows, items, strict=True):
                 recorded = Recorded(Verdict(row["verdict"]))
                 delivery_id: str | None = row.get("delivery_id")
@@ -150,25 +163,30 @@ class RequestRepository:
                 if item.dedupe_window_s is not None and delivery_id and claimed != row["id"]:
                     holder = await _claim(connection, row, item.dedupe_window_s)
                     if holder is not None:
-                        execution_id = await connection.scalar(
-                            select(InboundRequest.execution_id).where(InboundRequest.id == holder)
+                        earlier = batch.get(holder)  # claimed in this batch: not stored yet
+                        execution_id = (
+                            earlier["execution_id"]
+                            if earlier is not None
+                            else await connection.scalar(
+                                select(InboundRequest.execution_id).where(
+                                    InboundRequest.id == holder
+                                )
+                            )
                         )
                         recorded = Recorded(Verdict.DUPLICATE, holder, execution_id)
-                        row.update(verdict=Verdict.DUPLICATE, trigger=None, reason=DUPLICATE_REASON)
+                        row.update(
+                            verdict=Verdict.DUPLICATE,
+                            trigger=None,
+                            reason=DUPLICATE_REASON,
+                            execution_id=None,
+                        )
+                if recorded.verdict is not Verdict.DUPLICATE:
+                    executions.extend(item.executions)
                 results.append(recorded)
-            await connection.execute(insert(REQUESTS), rows)
+            await connection.execute(INSERT_REQUESTS, rows)
+            if executions:
+                await connection.execute(INSERT_EXECUTIONS, executions)
             return results
-
-    async def set_execution(
-        self, request_id: str, *, execution_id: str | None, reason: str | None = None
-    ) -> None:
-        values: dict[str, Any] = {"execution_id": execution_id}
-        if reason is not None:
-            values["reason"] = reason
-        async with self._db.transaction() as connection:
-            await connection.execute(
-                update(InboundRequest).where(InboundRequest.id == request_id).values(**values)
-            )
 
     async def release(self, endpoint_id: str, delivery_id: str, request_id: str) -> None:
         """Forget a claim this request made, so the sender's retry is not taken for a repeat."""
@@ -278,14 +296,18 @@ async def _claim_new(
         }
         for row, window_s in claiming
     ]
-    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-    inserted = await connection.execute(
-        dialect.insert(DEDUPE_KEYS)
-        .values(keys)
-        .on_conflict_do_nothing()
-        .returning(DEDUPE_KEYS.c.endpoint_id, DEDUPE_KEYS.c.delivery_id, DEDUPE_KEYS.c.request_id)
-    )
+    # Run with the rows as parameters, SQLAlchemy sends them as one multi-row statement
+    # ("insertmanyvalues") compiled once, where VALUES built per batch compiled on every batch.
+    inserted = await connection.execute(_CLAIM_NEW[connection.dialect.name], keys)
     return {(endpoint, delivery): request for endpoint, delivery, request in inserted}
+
+
+_CLAIM_NEW = {
+    dialect.dialect.name: dialect.insert(DEDUPE_KEYS)
+    .on_conflict_do_nothing()
+    .returning(DEDUPE_KEYS.c.endpoint_id, DEDUPE_KEYS.c.delivery_id, DEDUPE_KEYS.c.request_id)
+    for dialect in (postgresql, sqlite)
+}
 
 
 def endpoint_record(row: InboundEndpoint) -> EndpointRecord:

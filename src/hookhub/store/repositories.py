@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy import ColumnElement, Table, func, insert, select, update
 
-from hookhub.audit import AuditRecord
+from hookhub.audit import AuditRecord, new_record
 from hookhub.events import Event, new_id
 from hookhub.paging import Page
 from hookhub.store.engine import Database
@@ -23,6 +23,9 @@ from hookhub.tokens import ApiTokenInfo
 #: A token's ``last_used_at`` is refreshed at most this often, to spare a write per request.
 TOKEN_TOUCH_INTERVAL = timedelta(minutes=5)
 
+AUDIT_LOG = cast(Table, AuditEntry.__table__)
+#: Built once, so SQLAlchemy finds its compiled form without rebuilding its cache key.
+INSERT_AUDIT_LOG = insert(AUDIT_LOG)
 RowT = TypeVar("RowT", EventRecord, AuditEntry)
 ItemT = TypeVar("ItemT")
 
@@ -117,18 +120,34 @@ class AuditRepository:
         request_id: str | None = None,
         details: dict[str, Any] | None = None,
     ) -> AuditRecord:
-        row = AuditEntry(
-            id=new_id(now),
-            occurred_at=now,
+        record = new_record(
             actor=actor,
             action=action,
+            now=now,
             target=target,
             request_id=request_id,
-            details=details or {},
+            details=details,
         )
-        async with self._db.session() as session:
-            session.add(row)
-        return _audit(row)
+        await self.add_many([record])
+        return record
+
+    async def add_many(self, records: Sequence[AuditRecord]) -> list[AuditRecord]:
+        """Store the entries in one transaction; they are returned as given."""
+        rows = [
+            {
+                "id": record.id,
+                "occurred_at": record.occurred_at,
+                "actor": record.actor,
+                "action": record.action,
+                "target": record.target,
+                "request_id": record.request_id,
+                "details": record.details,
+            }
+            for record in records
+        ]
+        async with self._db.transaction() as connection:
+            await connection.execute(INSERT_AUDIT_LOG, rows)
+        return list(records)
 
     async def list(self, *, action: str | None, limit: int, offset: int) -> Page[AuditRecord]:
         where = [AuditEntry.action == action] if action is not None else []
