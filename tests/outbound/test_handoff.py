@@ -109,20 +109,94 @@ async def test_an_aborted_handoff_gives_its_room_back(
     make_services: Any, receiver: Receiver
 ) -> None:
     services = await make_services(outbound_max_in_flight=1, outbound_poll_interval_s=600)
-    webhook_id, _ = await add_webhook(services, receiver.url)
+    webhook_id, _ = await add_webhook(services, receiver.url, max_concurrency=2)
     webhook = await WebhookRepository(services.db).get(webhook_id)
     assert webhook is not None
     await services.dispatcher.start(services.bus)
     handoff = services.dispatcher.handoff()
     assert handoff is not None
-    assert handoff.take(webhook)
-    assert not handoff.take(webhook)  # one in flight at most
-    assert services.dispatcher.handoff() is None  # the reserved slot counts as in flight
+    assert handoff.take(webhook)  # the one slot
+    assert handoff.take(webhook)  # a place in the standby, as the webhook's cap allows
+    assert not handoff.take(webhook)  # the cap counts what waits as well as what runs
     handoff.abort()  # storing the event failed
     again = services.dispatcher.handoff()
     assert again is not None
     assert again.take(webhook)
+    assert again.take(webhook)
     again.abort()
+
+
+async def test_a_busy_dispatcher_keeps_new_deliveries_in_its_standby_not_for_a_claim(
+    make_services: Any, receiver: Receiver
+) -> None:
+    services = await make_services(outbound_max_in_flight=1, outbound_poll_interval_s=600)
+    webhook_id, _ = await add_webhook(services, receiver.url)
+    held = threading.Event()
+    receiver.decide = lambda _request: Answer(gate=held)
+    claims = counting_claims(services)
+    await services.dispatcher.start(services.bus)
+    await eventually(lambda: claims[0] == 1)  # the start-up claim, which finds nothing
+    for n in range(4):
+        await services.publisher.publish(type="user.created", payload={"n": n}, source="test")
+    await eventually(lambda: receiver.in_flight == 1)
+    held.set()
+    for _ in range(1000):
+        if await success_count(services, webhook_id) == 4:
+            break
+        await asyncio.sleep(0.01)
+    assert await success_count(services, webhook_id) == 4
+    assert receiver.max_in_flight == 1  # the standby waited for the one slot
+    assert claims[0] == 1  # and nothing had to be claimed
+
+
+async def test_a_standby_delivery_whose_lease_ran_short_is_left_to_the_claim(
+    make_services: Any, receiver: Receiver, clock: FakeClock
+) -> None:
+    services = await make_services(
+        outbound_max_in_flight=1, outbound_poll_interval_s=600, outbound_lease_s=60
+    )
+    webhook_id, _ = await add_webhook(services, receiver.url)
+    held = threading.Event()
+    receiver.decide = lambda _request: Answer(gate=held)
+    await services.dispatcher.start(services.bus)
+    for n in range(2):
+        await services.publisher.publish(type="user.created", payload={"n": n}, source="test")
+    await eventually(lambda: receiver.in_flight == 1)
+    # Less of the second one's lease is left than a send may take (15 s) and the margin.
+    clock.advance(45)
+    held.set()
+    await eventually(lambda: receiver.in_flight == 0)
+    await services.dispatcher.drain()
+    assert await success_count(services, webhook_id) == 1
+    assert await services.dispatcher.run_once() == 0  # still leased: nobody may send it
+    clock.advance(16)
+    assert await services.dispatcher.run_once() == 1
+    await services.dispatcher.drain()
+    assert await success_count(services, webhook_id) == 2
+    assert len(receiver.requests) == 2  # each sent once
+
+
+async def test_stopping_hands_the_standby_back_at_once(
+    make_services: Any, receiver: Receiver
+) -> None:
+    services = await make_services(outbound_max_in_flight=1, outbound_poll_interval_s=600)
+    webhook_id, _ = await add_webhook(services, receiver.url)
+    held = threading.Event()
+    receiver.decide = lambda _request: Answer(gate=held)
+    await services.dispatcher.start(services.bus)
+    for n in range(3):
+        await services.publisher.publish(type="user.created", payload={"n": n}, source="test")
+    await eventually(lambda: receiver.in_flight == 1)
+    await services.dispatcher.stop(grace_s=0.1)  # the one in flight is cancelled
+    held.set()
+    # Without moving the clock past any lease, a new claim finds all three.
+    receiver.decide = lambda _request: Answer()
+    started = 0
+    for _ in range(3):  # one slot: one claim each
+        started += await services.dispatcher.run_once()
+        await services.dispatcher.drain()
+    assert started == 3
+    assert await success_count(services, webhook_id) == 3
 
 
 async def test_a_stopped_dispatcher_takes_nothing(make_services: Any, receiver: Receiver) -> None:

@@ -8,8 +8,14 @@ dispatchers could do, nor starve other webhooks of this dispatcher's slots.
 
 Deliveries of an event published in this process are handed straight to this dispatcher
 when it has room (:class:`LocalHandoff`): they are stored already leased to it, and sent
-without a claim or a wake-up. Otherwise the dispatcher wakes on every event published on the
-bus, and polls every ``outbound_poll_interval_s`` for retries that have come due.
+without a claim or a wake-up. When all its slots are busy, up to ``STANDBY_PER_SLOT`` times
+``outbound_max_in_flight`` more wait in its standby, leased, and start as sends finish: under
+a steady stream of events, the dispatcher neither claims what it just stored nor leaves its
+connections idle while a claim runs. A webhook has only as many waiting as its cap leaves
+free, and none when it is rate limited. A delivery whose lease would not outlast its send is
+not started from the standby; it is claimed once the lease has run out. Otherwise the
+dispatcher wakes on every event published on the bus, and polls every
+``outbound_poll_interval_s`` for retries that have come due.
 """
 
 from __future__ import annotations
@@ -20,8 +26,9 @@ import http.cookiejar
 import random
 import time
 import urllib.request
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -61,6 +68,10 @@ OUTBOUND_SOURCE = "outbound"
 STOP_GRACE_S = 5.0
 #: How many fully handed-off events to remember, so their bus echo does not wake a claim.
 HANDED_OFF_MEMORY = 4096
+#: Deliveries the standby holds, per slot of ``outbound_max_in_flight``.
+STANDBY_PER_SLOT = 4
+#: A delivery starts from the standby only while its lease outlasts a whole send by this much.
+STANDBY_LEASE_MARGIN_S = 5.0
 
 
 class _RefuseCookies(http.cookiejar.DefaultCookiePolicy):
@@ -123,6 +134,10 @@ class Dispatcher:
         self._subscription: Subscription | None = None
         #: Slots promised to handoffs whose events are not committed yet.
         self._reserved = 0
+        #: Handed-off deliveries waiting for a slot, with their lease's end; and places in it
+        #: promised to handoffs whose events are not committed yet.
+        self._standby: deque[tuple[datetime, ClaimedDelivery]] = deque()
+        self._standby_reserved = 0
         self._handed_off: OrderedDict[str, None] = OrderedDict()
         #: Whether deliveries may be due that no claim has picked up yet (a claim filled its
         #: limit, some were handed back or skipped for a saturated webhook, a handoff was
@@ -147,6 +162,7 @@ class Dispatcher:
         if self._subscription is not None:
             await self._subscription.close()
             self._subscription = None
+        await self._release_standby()
         if self._tasks:
             _done, pending = await asyncio.wait(self._tasks, timeout=grace_s)
             for task in pending:
@@ -156,6 +172,16 @@ class Dispatcher:
 
     def wake(self) -> None:
         self._wake.set()
+
+    async def _release_standby(self) -> None:
+        """Hand back the standby's leases that are still ours, so a restart need not wait."""
+        now = self._clock()
+        waiting, self._standby = self._standby, deque()
+        for _lease_until, delivery in waiting:
+            self._slots_for(delivery.webhook).waiting -= 1
+        ours = [delivery.id for lease_until, delivery in waiting if lease_until > now]
+        with contextlib.suppress(Exception):
+            await self._deliveries.release(ours)
 
     async def drain(self) -> None:
         """Wait for every send started so far (tests, and an orderly stop)."""
@@ -175,10 +201,10 @@ class Dispatcher:
     def handoff(self) -> LocalHandoff | None:
         """An offer to send new deliveries of an event being published in this process.
 
-        None when this dispatcher is not running or has no room: the deliveries are then
-        stored unleased and claimed the usual way.
+        None when this dispatcher is not running or has no room, in flight or in its standby:
+        the deliveries are then stored unleased and claimed the usual way.
         """
-        if self._loop is None or self._room() <= 0:
+        if self._loop is None or (self._room() <= 0 and self._standby_room() <= 0):
             return None
         now = self._clock()
         lease_until = now + timedelta(seconds=self._settings.outbound_lease_s)
@@ -188,36 +214,87 @@ class Dispatcher:
         """Sends this dispatcher may still start: in-flight and promised ones count."""
         return self._settings.outbound_max_in_flight - len(self._tasks) - self._reserved
 
-    def _reserve(self, webhook: WebhookRecord) -> WebhookSlots | None:
-        if self._room() <= 0:
-            return None
+    def _standby_room(self) -> int:
+        limit = STANDBY_PER_SLOT * self._settings.outbound_max_in_flight
+        return limit - len(self._standby) - self._standby_reserved
+
+    def _reserve(self, webhook: WebhookRecord) -> Reservation | None:
+        """A slot to start a delivery of ``webhook`` now, or a place in the standby, or None."""
         slots = self._slots_for(webhook)
         now_s = time.monotonic()
-        if slots.capacity(now_s) <= 0:
-            return None
-        slots.start(now_s)
-        self._reserved += 1
-        return slots
+        if self._room() > 0 and not self._standby and slots.capacity(now_s) > 0:
+            slots.start(now_s)
+            self._reserved += 1
+            return Reservation(slots, waiting=False)
+        if self._standby_room() > 0 and slots.may_wait():
+            slots.waiting += 1
+            self._standby_reserved += 1
+            return Reservation(slots, waiting=True)
+        return None
 
-    def _unreserve(self, slots: list[WebhookSlots]) -> None:
-        for taken in slots:
-            taken.finish()
-        self._reserved -= len(slots)
+    def _unreserve(self, reservations: list[Reservation]) -> None:
+        for reservation in reservations:
+            if reservation.waiting:
+                reservation.slots.waiting -= 1
+                self._standby_reserved -= 1
+            else:
+                reservation.slots.finish()
+                self._reserved -= 1
 
     def _settle_handoff(
-        self, reserved: int, taken: list[ClaimedDelivery], *, event_id: str | None
+        self,
+        reservations: list[Reservation],
+        taken: list[ClaimedDelivery],
+        *,
+        lease_until: datetime,
+        event_id: str | None,
     ) -> None:
-        self._reserved -= reserved
+        for reservation in reservations:
+            if reservation.waiting:
+                self._standby_reserved -= 1
+            else:
+                self._reserved -= 1
         if self._loop is None:
+            for reservation in reservations:
+                if reservation.waiting:
+                    reservation.slots.waiting -= 1
             return  # stopped meanwhile: the leases run out and the deliveries are claimed
-        for delivery in taken:
-            self._launch(delivery)
+        for reservation, delivery in zip(reservations, taken, strict=True):
+            if reservation.waiting:
+                self._standby.append((lease_until, delivery))
+            else:
+                self._launch(delivery)
+        self._start_standby()
         if event_id is None:
             self._backlog = True
         else:
             self._handed_off[event_id] = None
             while len(self._handed_off) > HANDED_OFF_MEMORY:
                 self._handed_off.popitem(last=False)
+
+    def _start_standby(self) -> None:
+        """Start waiting deliveries while there is room; drop those whose lease is too short."""
+        if not self._standby or self._loop is None:
+            return
+        now_s = time.monotonic()
+        needed = timedelta(seconds=self._settings.outbound_timeout_s + STANDBY_LEASE_MARGIN_S)
+        deadline = self._clock() + needed
+        blocked: list[tuple[datetime, ClaimedDelivery]] = []
+        while self._standby and self._room() > 0:
+            lease_until, delivery = self._standby.popleft()
+            slots = self._slots_for(delivery.webhook)
+            if lease_until < deadline:
+                # Sent now, it could still be in flight when another dispatcher claims it.
+                slots.waiting -= 1
+                self._backlog = True
+                continue
+            if slots.capacity(now_s) <= 0:
+                blocked.append((lease_until, delivery))
+                continue
+            slots.waiting -= 1
+            slots.start(now_s)
+            self._launch(delivery)
+        self._standby.extendleft(reversed(blocked))
 
     async def _run(self) -> None:
         interval_s = self._settings.outbound_poll_interval_s
@@ -243,6 +320,7 @@ class Dispatcher:
 
     async def run_once(self) -> int:
         """Claim what is due and may start now, start sending it; the number started."""
+        self._start_standby()
         room = self._room()
         if room <= 0:
             return 0
@@ -273,7 +351,11 @@ class Dispatcher:
     def _launch(self, delivery: ClaimedDelivery) -> None:
         task = asyncio.create_task(self._deliver_started(delivery))
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        self._start_standby()  # its slot is free now
 
     def _slots_for(self, webhook: WebhookRecord) -> WebhookSlots:
         slots = self._slots.get(webhook.id)
@@ -283,12 +365,14 @@ class Dispatcher:
             or (slots.bucket.rate_per_s if slots.bucket else None) != webhook.rate_limit_per_s
         ):
             in_flight = slots.in_flight if slots is not None else 0
+            waiting = slots.waiting if slots is not None else 0
             slots = WebhookSlots(
                 max_concurrency=webhook.max_concurrency,
                 bucket=bucket_for(
                     webhook.rate_limit_per_s, self._settings.outbound_poll_interval_s
                 ),
                 in_flight=in_flight,
+                waiting=waiting,
             )
             self._slots[webhook.id] = slots
         return slots
@@ -428,30 +512,44 @@ class Dispatcher:
         await self._publisher.announce(notice)
 
 
+@dataclass(frozen=True)
+class Reservation:
+    """What a handoff's ``take`` holds: a webhook slot to start at once, or a standby place."""
+
+    slots: WebhookSlots
+    waiting: bool
+
+
 class LocalHandoff:
     """One event's offer from the local dispatcher (see :class:`hookhub.store.queue.Handoff`).
 
-    ``take`` reserves a slot of the webhook and of the dispatcher, as a claim would; after the
-    event is committed the publisher calls ``start``, or ``abort`` when storing it failed.
+    ``take`` reserves a slot of the webhook and of the dispatcher, as a claim would, or a place
+    in the dispatcher's standby; after the event is committed the publisher calls ``start``,
+    or ``abort`` when storing it failed.
     """
 
     def __init__(self, dispatcher: Dispatcher, *, lease_until: datetime, token: str) -> None:
         self.lease_until = lease_until
         self.token = token
         self._dispatcher = dispatcher
-        self._reserved: list[WebhookSlots] = []
+        self._reserved: list[Reservation] = []
 
     def take(self, webhook: WebhookRecord) -> bool:
-        slots = self._dispatcher._reserve(webhook)
-        if slots is None:
+        reservation = self._dispatcher._reserve(webhook)
+        if reservation is None:
             return False
-        self._reserved.append(slots)
+        self._reserved.append(reservation)
         return True
 
     def start(self, taken: list[ClaimedDelivery], *, event_id: str, complete: bool) -> None:
         """Send what was taken; ``complete`` when nothing of the event was left to claim."""
-        reserved, self._reserved = len(self._reserved), []
-        self._dispatcher._settle_handoff(reserved, taken, event_id=event_id if complete else None)
+        reserved, self._reserved = self._reserved, []
+        self._dispatcher._settle_handoff(
+            reserved,
+            taken,
+            lease_until=self.lease_until,
+            event_id=event_id if complete else None,
+        )
 
     def abort(self) -> None:
         """Give back every slot taken; the handoff may take again (the store retries)."""

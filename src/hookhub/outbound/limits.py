@@ -36,17 +36,26 @@ class TokenBucket:
 
 @dataclass
 class WebhookSlots:
-    """How many more requests one webhook may start now, given what is in flight."""
+    """How many more requests one webhook may start now, given what is in flight.
+
+    ``waiting`` counts its deliveries held by the dispatcher to start as soon as it has room
+    (its standby); a webhook may have only as many waiting as its cap leaves free.
+    """
 
     max_concurrency: int
     bucket: TokenBucket | None
     in_flight: int = 0
+    waiting: int = 0
 
     def capacity(self, now_s: float) -> int:
         free = max(self.max_concurrency - self.in_flight, 0)
         if self.bucket is not None:
             free = min(free, self.bucket.available(now_s))
         return free
+
+    def may_wait(self) -> bool:
+        """Whether one more delivery may wait for the dispatcher's room (never when rated)."""
+        return self.bucket is None and self.in_flight + self.waiting < self.max_concurrency
 
     def start(self, now_s: float) -> None:
         if self.bucket is not None:
