@@ -70,6 +70,9 @@ STOP_GRACE_S = 5.0
 HANDED_OFF_MEMORY = 4096
 #: Deliveries the standby holds, per slot of ``outbound_max_in_flight``.
 STANDBY_PER_SLOT = 4
+#: Sent deliveries whose attempts are still being recorded, per slot: a send frees its slot
+#: (and its connection's turn) as soon as the answer is in, not once the store has it.
+RECORDING_PER_SLOT = 4
 #: A delivery starts from the standby only while its lease outlasts a whole send by this much.
 STANDBY_LEASE_MARGIN_S = 5.0
 
@@ -129,6 +132,8 @@ class Dispatcher:
         self._slots: dict[str, WebhookSlots] = {}
         self._recorder = BatchRecorder(deliveries)
         self._tasks: set[asyncio.Task[None]] = set()
+        #: Of those, the ones whose HTTP exchange is not over yet.
+        self._sending = 0
         self._wake = asyncio.Event()
         self._loop: asyncio.Task[None] | None = None
         self._subscription: Subscription | None = None
@@ -211,8 +216,14 @@ class Dispatcher:
         return LocalHandoff(self, lease_until=lease_until, token=new_id(now))
 
     def _room(self) -> int:
-        """Sends this dispatcher may still start: in-flight and promised ones count."""
-        return self._settings.outbound_max_in_flight - len(self._tasks) - self._reserved
+        """Sends this dispatcher may still start: in-flight and promised ones count.
+
+        So do, up to their own bound, sends being recorded: a slow store slows sending.
+        """
+        in_flight = self._settings.outbound_max_in_flight
+        sending = in_flight - self._sending - self._reserved
+        recording = RECORDING_PER_SLOT * in_flight - len(self._tasks) - self._reserved
+        return min(sending, recording)
 
     def _standby_room(self) -> int:
         limit = STANDBY_PER_SLOT * self._settings.outbound_max_in_flight
@@ -311,7 +322,7 @@ class Dispatcher:
                 log.warning("dispatcher.claim_failed", failures=failures, exc_info=True)
                 await asyncio.sleep(backoff_delay_s(failures, cap_s=interval_s * 10))
                 continue
-            if started and len(self._tasks) < self._settings.outbound_max_in_flight:
+            if started and self._room() > 0:
                 continue  # there may be more due right now
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=interval_s)
@@ -349,6 +360,7 @@ class Dispatcher:
         return len(starting)
 
     def _launch(self, delivery: ClaimedDelivery) -> None:
+        self._sending += 1
         task = asyncio.create_task(self._deliver_started(delivery))
         self._tasks.add(task)
         task.add_done_callback(self._finished)
@@ -380,8 +392,21 @@ class Dispatcher:
     # -- sending ---------------------------------------------------------------------------
 
     async def _deliver_started(self, delivery: ClaimedDelivery) -> None:
+        done_sending = False
+
+        def sent() -> None:
+            nonlocal done_sending
+            if done_sending:
+                return
+            done_sending = True
+            self._sending -= 1
+            self._slots[delivery.webhook.id].finish()
+            self._start_standby()
+            if self._backlog:
+                self._wake.set()  # a slot is free: more of the backlog may start
+
         try:
-            await self.deliver(delivery)
+            await self.deliver(delivery, sent=sent)
         except asyncio.CancelledError:
             # Stopping: hand the lease back so a restart need not wait for it to run out.
             with contextlib.suppress(Exception):
@@ -392,15 +417,20 @@ class Dispatcher:
             # tried again. Log and keep dispatching.
             log.exception("dispatcher.delivery_crashed", delivery_id=delivery.id)
         finally:
-            self._slots[delivery.webhook.id].finish()
-            if self._backlog:
-                self._wake.set()  # a slot is free: more of the backlog may start
+            sent()
 
-    async def deliver(self, delivery: ClaimedDelivery) -> None:
-        """Make one attempt for a claimed delivery and record it, whatever happens."""
+    async def deliver(
+        self, delivery: ClaimedDelivery, *, sent: Callable[[], None] | None = None
+    ) -> None:
+        """Make one attempt for a claimed delivery and record it, whatever happens.
+
+        ``sent`` is called once the exchange is over, before the attempt is recorded.
+        """
         webhook = delivery.webhook
         attempted_at = self._clock()
         exchange = await self._attempt(delivery)
+        if sent is not None:
+            sent()
         attempts_made = delivery.attempts + 1
         schedule = webhook.retry_schedule_s or list(DEFAULT_RETRY_SCHEDULE_S)
         now = self._clock()

@@ -22,6 +22,7 @@ from hookhub import __version__
 from hookhub.clock import Clock
 from hookhub.outbound.delivery import MAX_ERROR_CHARS, RESPONSE_EXCERPT_CHARS, AttemptResult
 from hookhub.outbound.models import ClaimedDelivery
+from hookhub.outbound.pool import lifo_transport
 from hookhub.outbound.schedule import parse_retry_after
 from hookhub.outbound.ssrf import IPAddress
 from hookhub.signing import seed_body, seed_signature, standard_key, standard_signature_header
@@ -123,9 +124,7 @@ class DeliverySender:
     """
 
     def __init__(self, *, max_connections: int, connect_timeout_s: float, timeout_s: float) -> None:
-        self._transport = httpx2.AsyncHTTPTransport(
-            limits=httpx2.Limits(max_connections=max_connections)
-        )
+        self._transport = lifo_transport(httpx2.Limits(max_connections=max_connections))
         self._timeouts = httpx2.Timeout(timeout_s, connect=connect_timeout_s).as_dict()
 
     async def aclose(self) -> None:
