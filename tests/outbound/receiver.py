@@ -35,6 +35,8 @@ class Received:
     headers: dict[str, str]
     body: bytes
     at: float
+    #: The client's port: one per TCP connection.
+    client_port: int | None = None
 
 
 class Receiver:
@@ -64,7 +66,14 @@ class Receiver:
             return
         request = Request(scope, receive)
         body = await request.body()
-        received = Received(scope["path"], dict(request.headers), body, time.monotonic())
+        client = scope.get("client")
+        received = Received(
+            scope["path"],
+            dict(request.headers),
+            body,
+            time.monotonic(),
+            client[1] if client else None,
+        )
         message_id = received.headers.get("webhook-id", "")
         with self._lock:
             self.requests.append(received)
