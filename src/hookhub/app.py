@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from types import MappingProxyType
 
-from fastapi import APIRouter, FastAPI
-from fastapi.routing import APIRoute
+from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from hookhub import __version__, heap
@@ -16,10 +15,10 @@ from hookhub.clock import Clock, utc_now
 from hookhub.config import Settings
 from hookhub.errors import ConfigError
 from hookhub.http.errors import install_error_handlers
+from hookhub.http.fast import FastRoutes, served_ahead
 from hookhub.http.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from hookhub.http.routes import admin, events, system, webhooks
 from hookhub.inbound import routes as inbound
-from hookhub.metrics import Metrics
 from hookhub.realtime import routes as realtime
 from hookhub.services import Services
 from hookhub.signals import routes as signals
@@ -42,14 +41,12 @@ class HookhubApp(FastAPI):
     each idle ``/ws`` connection. None of it has work to do there (the middleware passes
     WebSocket scopes through), so those paths go straight to their ASGI app.
 
-    ``fast_http`` holds HTTP endpoints by method and path, each already wrapped in hookhub's
-    request middleware (:func:`served_ahead`): the broadcast API, where FastAPI's routing and
-    dependency solving cost more than the fan-out to a thousand clients. Their FastAPI routes
-    stay, so ``/openapi.json`` describes them and other methods get FastAPI's 405.
+    ``fast_http`` holds the HTTP endpoints served the same way, behind hookhub's request
+    middleware (:mod:`hookhub.http.fast`): the broadcast API and the incoming webhooks.
     """
 
     websockets: Mapping[str, ASGIApp] = MappingProxyType({})
-    fast_http: Mapping[tuple[str, str], ASGIApp] = MappingProxyType({})
+    fast_http: FastRoutes = FastRoutes()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -57,40 +54,12 @@ class HookhubApp(FastAPI):
         if kind == "websocket":
             endpoint = self.websockets.get(_route_path(scope))
         elif kind == "http" and self.fast_http:
-            endpoint = self.fast_http.get((scope["method"], _route_path(scope)))
+            endpoint = self.fast_http.match(scope, _route_path(scope))
         if endpoint is not None:
             scope["app"] = self
             await endpoint(scope, receive, send)
             return
         await super().__call__(scope, receive, send)
-
-
-def served_ahead(
-    endpoints: Mapping[tuple[str, str], ASGIApp],
-    routers: Sequence[APIRouter],
-    settings: Settings,
-    metrics: Metrics,
-) -> dict[tuple[str, str], ASGIApp]:
-    """Each endpoint behind the middleware every request gets, named by its FastAPI route."""
-    routes = [route for router in routers for route in router.routes if isinstance(route, APIRoute)]
-    served: dict[tuple[str, str], ASGIApp] = {}
-    for (method, path), endpoint in endpoints.items():
-        route = next(r for r in routes if r.path == path and method in (r.methods or ()))
-        limited = BodyLimitMiddleware(_Routed(endpoint, route), settings.max_body_bytes)
-        served[(method, path)] = RequestContextMiddleware(limited, metrics=metrics)
-    return served
-
-
-class _Routed:
-    """Sets ``scope["route"]`` as FastAPI's router would: logs and metrics name the route."""
-
-    def __init__(self, app: ASGIApp, route: APIRoute) -> None:
-        self.app = app
-        self.route = route
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        scope["route"] = self.route
-        await self.app(scope, receive, send)
 
 
 def _route_path(scope: Scope) -> str:
@@ -148,5 +117,10 @@ def create_app(settings: Settings, *, clock: Clock = utc_now, settle_heap: bool 
     # Added last runs first: the request context wraps everything, including the 413.
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware, metrics=services.metrics)
-    app.fast_http = served_ahead(realtime.FAST_HTTP, realtime.ROUTERS, settings, services.metrics)
+    app.fast_http = served_ahead(
+        {**realtime.FAST_HTTP, **inbound.FAST_HTTP},
+        [*realtime.ROUTERS, *inbound.ROUTERS],
+        max_body_bytes=settings.max_body_bytes,
+        metrics=services.metrics,
+    )
     return app

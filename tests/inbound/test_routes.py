@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from hookhub.http.fast import FastRoutes
 from tests.inbound.conftest import (
     HMAC_SECRET,
     SEED_BODY,
@@ -328,3 +329,47 @@ def test_openapi_documents_the_endpoints_and_the_public_hook(lite_api: Api) -> N
     assert set(hook) == {"get", "post", "put", "patch", "delete"}
     assert "security" not in hook["post"]
     assert {"200", "401", "404", "405", "413", "415", "429"} <= set(hook["post"]["responses"])
+
+
+def _hook_cases() -> list[tuple[str, str, bytes, dict[str, str]]]:
+    body = json.dumps(SEED_BODY).encode()
+    unschematic = json.dumps({"title": ""}).encode()
+    return [
+        ("POST", "/hooks/discord-ticket", body, seed_headers(body)),
+        ("POST", "/hooks/nowhere", body, seed_headers(body)),
+        ("GET", "/hooks/discord-ticket", b"", {}),
+        ("POST", "/hooks/discord-ticket", body, seed_headers(body, **{"X-Webhook-Signature": "0"})),
+        ("POST", "/hooks/discord-ticket", unschematic, seed_headers(unschematic)),
+        ("POST", "/hooks/discord-ticket", body, seed_headers(body, **{"Content-Type": "text/xml"})),
+    ]
+
+
+@pytest.mark.parametrize("served", ["ahead of FastAPI", "by the FastAPI route"])
+def test_both_hook_paths_answer_alike(lite_api: Api, served: str) -> None:
+    lite_api.create(verification=SEED_VERIFICATION, json_schema=SEED_SCHEMA)
+    client = lite_api.client
+    if served == "by the FastAPI route":
+        client.app.fast_http = FastRoutes()  # type: ignore[attr-defined]
+    answers = []
+    for method, path, body, headers in _hook_cases():
+        response = client.request(method, path, content=body, headers=headers)
+        shown = response.json()
+        shown.pop("receivedAt", None)
+        shown.pop("executionId", None)
+        shown.pop("request_id", None)
+        answers.append((response.status_code, response.headers.get("allow"), shown))
+    assert [status for status, _allow, _body in answers] == [200, 404, 405, 401, 400, 415]
+    assert answers[2][1] == "POST"
+    assert answers[0][2] == {"success": True, "message": "Webhook processed successfully"}
+    assert "body.title" in [item["path"] for item in answers[4][2]["errors"]]
+
+
+def test_hook_answers_are_named_by_their_route_and_carry_the_request_id(lite_api: Api) -> None:
+    response = lite_api.client.post("/hooks/nowhere", json={}, headers={"x-request-id": "h-1"})
+    assert response.status_code == 404
+    assert response.json()["request_id"] == "h-1" == response.headers["x-request-id"]
+    metrics = lite_api.client.get("/metrics").text
+    assert 'method="POST",route="/hooks/{slug}",status="404"' in metrics
+    # A path below a hook is no hook: FastAPI's routing answers it.
+    assert lite_api.client.post("/hooks/a/b", json={}).status_code == 404
+    assert lite_api.client.post("/hooks/", json={}).status_code in (404, 405)

@@ -5,13 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from starlette.testclient import WebSocketTestSession
 from starlette.websockets import WebSocketDisconnect
 
-from hookhub.http.errors import install_error_handlers
-from hookhub.realtime.routes import internal_router
+from hookhub.http.fast import FastRoutes
 from tests.conftest import ADMIN_TOKEN
 
 from .conftest import INTERNAL_SECRET, mint
@@ -162,15 +160,6 @@ def test_broadcast_with_a_wrong_secret_is_401_and_sends_nothing(
         assert ws.receive_json() == {"type": "pong"}
 
 
-def _router_only(hub_client: TestClient) -> TestClient:
-    """The broadcast route in a plain FastAPI app: as an app that includes the router serves it."""
-    app = FastAPI()
-    install_error_handlers(app)
-    app.include_router(internal_router)
-    app.state.services = hub_client.app.state.services  # type: ignore[attr-defined]
-    return TestClient(app)
-
-
 BAD_BROADCASTS = [
     ("", b"{oops", "application/json", 400),
     ("", b"[1]", "application/json", 422),
@@ -187,7 +176,9 @@ BAD_BROADCASTS = [
 def test_both_broadcast_paths_refuse_the_same_bodies(
     hub_client: TestClient, served: str, query: str, body: bytes, media: str, status: int
 ) -> None:
-    client = hub_client if served == "ahead of FastAPI" else _router_only(hub_client)
+    client = hub_client
+    if served == "by the FastAPI route":
+        client.app.fast_http = FastRoutes()  # type: ignore[attr-defined]
     with connect(hub_client, mint(channels=["broadcast"])) as ws:
         greeted(ws)
         answer = client.post(

@@ -6,14 +6,19 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import parse_qsl
 
 import orjson
 from fastapi import APIRouter, Request, Response, Security
 from pydantic import BaseModel
+from starlette.requests import ClientDisconnect
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from hookhub.http.deps import AdminRoute, Limit, Offset, ServicesDep, bearer_scheme
-from hookhub.http.errors import ADMIN_ERROR_RESPONSES, ErrorBody, error_response
+from hookhub.http.errors import ADMIN_ERROR_RESPONSES, ErrorBody, error_bytes, error_response
+from hookhub.http.middleware import send_json
 from hookhub.inbound.models import (
     HTTP_METHODS,
     Deleted,
@@ -28,6 +33,7 @@ from hookhub.inbound.models import (
 from hookhub.inbound.payload import without_nul
 from hookhub.inbound.receiver import Incoming
 from hookhub.paging import DEFAULT_PAGE_LIMIT, Page
+from hookhub.services import Services
 
 admin = APIRouter(
     prefix="/endpoints",
@@ -172,6 +178,58 @@ async def receive(slug: str, request: Request, services: ServicesDep) -> Respons
     )
 
 
+async def hook_endpoint(scope: Scope, receive: Receive, send: Send) -> None:
+    """``/hooks/{slug}`` as a bare ASGI app, answering as :func:`receive` does.
+
+    ``create_app`` serves it ahead of FastAPI's routing (:mod:`hookhub.http.fast`): on this
+    path, FastAPI's request handling cost more than verifying, checking and storing a webhook.
+    """
+    services: Services = scope["app"].state.services
+    headers = [
+        (bytes(k).decode("latin-1"), bytes(v).decode("latin-1")) for k, v in scope["headers"]
+    ]
+    declared = next((value for name, value in headers if name == "content-length"), None)
+    query_string: bytes = scope.get("query_string", b"")
+    query = dict(parse_qsl(query_string.decode("latin-1"), keep_blank_values=True))
+    client = scope.get("client")
+    incoming = Incoming(
+        slug=scope["path_params"]["slug"],
+        method=scope["method"],
+        headers=headers,
+        query={name: without_nul(value) for name, value in query.items()},
+        peer=client[0] if client else None,
+        declared_length=int(declared) if declared and declared.isdigit() else None,
+        body=_body(receive),
+    )
+    try:
+        answer = await services.inbound.receiver.receive(incoming, services.automations)
+    except ClientDisconnect:
+        return  # nobody to answer; the request context logs 499
+    if answer.success:
+        await send_json(send, answer.status, orjson.dumps(answer.body()), [])
+        return
+    extra: dict[str, Any] = {} if answer.errors is None else {"errors": answer.errors}
+    request_id = scope.get("state", {}).get("request_id")
+    if isinstance(request_id, str):
+        extra["request_id"] = request_id
+    headers_out = [
+        (name.lower().encode(), value.encode()) for name, value in answer.headers.items()
+    ]
+    await send_json(send, answer.status, error_bytes(answer.message, **extra), headers_out)
+
+
+async def _body(receive: Receive) -> AsyncIterator[bytes]:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect
+        chunk: bytes = message.get("body", b"")
+        if chunk:
+            yield chunk
+        if not message.get("more_body", False):
+            return
+
+
 # One route per method, so each has its own operation id in the OpenAPI schema.
 for _method in HTTP_METHODS:
     public.add_api_route(
@@ -185,3 +243,7 @@ for _method in HTTP_METHODS:
     )
 
 ROUTERS: list[APIRouter] = [admin, public]
+#: HTTP endpoints, by method and path, that ``create_app`` serves ahead of FastAPI's routing.
+FAST_HTTP: dict[tuple[str, str], ASGIApp] = {
+    (method, "/hooks/{slug}"): hook_endpoint for method in HTTP_METHODS
+}
