@@ -8,8 +8,8 @@ Each scenario is measured three ways in the same run, against one local receiver
 - hookhub on SQLite and on PostgreSQL: ``Services`` with the dispatcher running in this process
   on the in-memory bus, on default settings (such as the 1 s poll for due retries, which is a
   claim on the store each time); events go in through ``EventPublisher.publish`` and come out
-  as signed deliveries. As in a deployment, deliveries of events published beside a running dispatcher
-  are handed to it as they are stored, and concurrent publishes share a commit.
+  as signed deliveries. As in a deployment, deliveries of events published beside a running
+  dispatcher are handed to it as they are stored, and concurrent publishes share a commit.
 
 Both use the default asyncio event loop, as bench/publish.py does, and the garbage
 collector tuned as a started ``hookhub serve`` tunes it (``hookhub.heap.settle``). Each webhook
