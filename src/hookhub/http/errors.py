@@ -7,7 +7,7 @@ reach a caller.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, cast
 
 import orjson
@@ -61,12 +61,22 @@ def error_bytes(message: str, **extra: Any) -> bytes:
     return orjson.dumps({"success": False, "message": message, **extra})
 
 
-def _validation_items(exc: RequestValidationError) -> list[dict[str, Any]]:
+def validation_items(errors: Iterable[Mapping[str, Any]], *prefix: str) -> list[dict[str, Any]]:
+    """Pydantic's (or FastAPI's) errors as ``{path, message}`` items, paths under ``prefix``."""
     items = []
-    for error in exc.errors():
-        path = ".".join(str(part) for part in error.get("loc", ()))
+    for error in errors:
+        path = ".".join([*prefix, *(str(part) for part in error.get("loc", ()))])
         items.append({"path": path, "message": str(error.get("msg", "invalid"))})
     return items
+
+
+def error_headers(exc: HookhubError) -> dict[str, str] | None:
+    """The headers an error's answer carries: a challenge for 401, when to retry for 429."""
+    if isinstance(exc, RateLimitedError):
+        return {"Retry-After": str(exc.retry_after_s)}
+    if isinstance(exc, AuthError):
+        return {"WWW-Authenticate": "Bearer"}
+    return None
 
 
 def _request_id(request: Request) -> str | None:
@@ -77,15 +87,12 @@ def _request_id(request: Request) -> str | None:
 
 async def _hookhub_error(request: Request, error: Exception) -> Response:
     exc = cast(HookhubError, error)  # registered for HookhubError only
-    headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, AuthError) else None
-    if isinstance(exc, RateLimitedError):
-        headers = {"Retry-After": str(exc.retry_after_s)}
     return error_response(
         exc.status_code,
         exc.message,
         errors=exc.errors,
         request_id=_request_id(request),
-        headers=headers,
+        headers=error_headers(exc),
     )
 
 
@@ -94,7 +101,7 @@ async def _validation_error(request: Request, error: Exception) -> Response:
     if any(error.get("type") == "json_invalid" for error in exc.errors()):
         return error_response(400, MALFORMED_JSON, request_id=_request_id(request))
     return error_response(
-        422, INVALID_REQUEST, errors=_validation_items(exc), request_id=_request_id(request)
+        422, INVALID_REQUEST, errors=validation_items(exc.errors()), request_id=_request_id(request)
     )
 
 

@@ -13,13 +13,16 @@ parameter (``/hooks/{slug}``), which lands in ``scope["path_params"]`` as Starle
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Any
 
 from fastapi import APIRouter
 from fastapi.routing import APIRoute
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from hookhub.http.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from hookhub.http.errors import error_bytes
+from hookhub.http.middleware import BodyLimitMiddleware, RequestContextMiddleware, send_json
 from hookhub.metrics import Metrics
 
 #: Endpoints by method and path template.
@@ -86,3 +89,36 @@ class _Routed:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         scope["route"] = self.route
         await self.app(scope, receive, send)
+
+
+async def body_chunks(receive: Receive) -> AsyncIterator[bytes]:
+    """The request body as it arrives; raises ``ClientDisconnect`` when the client hangs up."""
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect
+        chunk: bytes = message.get("body", b"")
+        if chunk:
+            yield chunk
+        if not message.get("more_body", False):
+            return
+
+
+async def send_error(
+    scope: Scope,
+    send: Send,
+    status: int,
+    message: str,
+    *,
+    errors: list[dict[str, Any]] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> None:
+    """An error answer shaped as :func:`hookhub.http.errors.error_response` shapes it."""
+    extra: dict[str, Any] = {} if errors is None else {"errors": errors}
+    request_id = scope.get("state", {}).get("request_id")
+    if isinstance(request_id, str):
+        extra["request_id"] = request_id
+    raw_headers = [
+        (name.lower().encode(), value.encode()) for name, value in (headers or {}).items()
+    ]
+    await send_json(send, status, error_bytes(message, **extra), raw_headers)

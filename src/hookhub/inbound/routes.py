@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -17,7 +16,8 @@ from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from hookhub.http.deps import AdminRoute, Limit, Offset, ServicesDep, bearer_scheme
-from hookhub.http.errors import ADMIN_ERROR_RESPONSES, ErrorBody, error_bytes, error_response
+from hookhub.http.errors import ADMIN_ERROR_RESPONSES, ErrorBody, error_response
+from hookhub.http.fast import body_chunks, send_error
 from hookhub.http.middleware import send_json
 from hookhub.inbound.models import (
     HTTP_METHODS,
@@ -199,7 +199,7 @@ async def hook_endpoint(scope: Scope, receive: Receive, send: Send) -> None:
         query={name: without_nul(value) for name, value in query.items()},
         peer=client[0] if client else None,
         declared_length=int(declared) if declared and declared.isdigit() else None,
-        body=_body(receive),
+        body=body_chunks(receive),
     )
     try:
         answer = await services.inbound.receiver.receive(incoming, services.automations)
@@ -208,26 +208,9 @@ async def hook_endpoint(scope: Scope, receive: Receive, send: Send) -> None:
     if answer.success:
         await send_json(send, answer.status, orjson.dumps(answer.body()), [])
         return
-    extra: dict[str, Any] = {} if answer.errors is None else {"errors": answer.errors}
-    request_id = scope.get("state", {}).get("request_id")
-    if isinstance(request_id, str):
-        extra["request_id"] = request_id
-    headers_out = [
-        (name.lower().encode(), value.encode()) for name, value in answer.headers.items()
-    ]
-    await send_json(send, answer.status, error_bytes(answer.message, **extra), headers_out)
-
-
-async def _body(receive: Receive) -> AsyncIterator[bytes]:
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ClientDisconnect
-        chunk: bytes = message.get("body", b"")
-        if chunk:
-            yield chunk
-        if not message.get("more_body", False):
-            return
+    await send_error(
+        scope, send, answer.status, answer.message, errors=answer.errors, headers=answer.headers
+    )
 
 
 # One route per method, so each has its own operation id in the OpenAPI schema.

@@ -11,6 +11,7 @@ import orjson
 from fastapi import APIRouter, Header, Query, Request, Response, Security
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
@@ -27,8 +28,10 @@ from hookhub.http.errors import (
     INVALID_REQUEST,
     MALFORMED_JSON,
     ErrorBody,
-    error_bytes,
+    error_headers,
+    validation_items,
 )
+from hookhub.http.fast import body_chunks, send_error
 from hookhub.http.middleware import send_json
 from hookhub.realtime.auth import MAX_PATTERNS, Grant
 from hookhub.realtime.protocol import CLOSE_REASONS, MAX_USER_CHARS, CloseCode
@@ -192,24 +195,20 @@ async def broadcast_endpoint(scope: Scope, receive: Receive, send: Send) -> None
     dependency solving and response model took more of the server's time than the fan-out
     it started. ``create_app`` runs this behind the request-context and body-limit middleware.
     """
-    request_id = scope.get("state", {}).get("request_id")
     try:
-        status, answer = await _broadcast(scope, receive)
+        answer = await _broadcast(scope, receive)
+    except ClientDisconnect:
+        return  # nobody to answer; the request context logs 499
     except HookhubError as exc:
-        status, headers = exc.status_code, []
-        if isinstance(exc, AuthError):
-            headers = [(b"www-authenticate", b"Bearer")]
-        extra: dict[str, Any] = {} if exc.errors is None else {"errors": exc.errors}
-        if isinstance(request_id, str):
-            extra["request_id"] = request_id
-        await send_json(send, status, error_bytes(exc.message, **extra), headers)
+        await send_error(
+            scope, send, exc.status_code, exc.message, errors=exc.errors, headers=error_headers(exc)
+        )
         return
-    if status:
-        await send_json(send, status, answer, [])
+    await send_json(send, 200, answer, [])
 
 
-async def _broadcast(scope: Scope, receive: Receive) -> tuple[int, bytes]:
-    """Check, parse and send one broadcast: ``(200, answer)``, or ``(0, b"")`` on a hang-up."""
+async def _broadcast(scope: Scope, receive: Receive) -> bytes:
+    """Check, parse and send one broadcast; the answer's body."""
     services: Services = scope["app"].state.services
     secret: str | None = None
     content_type = b""
@@ -219,18 +218,11 @@ async def _broadcast(scope: Scope, receive: Receive) -> tuple[int, bytes]:
         elif name == b"content-type":
             content_type = bytes(value)
     services.realtime.check_internal_secret(secret)
-    chunks = []
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return 0, b""
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            break
-    body = _broadcast_body(b"".join(chunks), content_type)
+    raw = b"".join([chunk async for chunk in body_chunks(receive)])
+    body = _broadcast_body(raw, content_type)
     channel = _query_channel(scope.get("query_string", b""))
     await services.realtime.broadcast(body, channel=channel)
-    return 200, orjson.dumps({"success": True, "message": BROADCAST_SENT, "type": body["type"]})
+    return orjson.dumps({"success": True, "message": BROADCAST_SENT, "type": body["type"]})
 
 
 def _broadcast_body(raw: bytes, content_type: bytes) -> dict[str, Any]:
@@ -247,7 +239,9 @@ def _broadcast_body(raw: bytes, content_type: bytes) -> dict[str, Any]:
     try:
         BroadcastBody.model_validate(message)
     except ValidationError as exc:
-        raise InvalidInputError(INVALID_REQUEST, errors=_items("body", exc)) from None
+        raise InvalidInputError(
+            INVALID_REQUEST, errors=validation_items(exc.errors(), "body")
+        ) from None
     return cast(dict[str, Any], message)
 
 
@@ -261,14 +255,9 @@ def _query_channel(query_string: bytes) -> str | None:
     try:
         return _CHANNEL.validate_python(given)
     except ValidationError as exc:
-        raise InvalidInputError(INVALID_REQUEST, errors=_items("query.channel", exc)) from None
-
-
-def _items(prefix: str, exc: ValidationError) -> list[dict[str, Any]]:
-    return [
-        {"path": ".".join([prefix, *(str(part) for part in error["loc"])]), "message": error["msg"]}
-        for error in exc.errors()
-    ]
+        raise InvalidInputError(
+            INVALID_REQUEST, errors=validation_items(exc.errors(), "query", "channel")
+        ) from None
 
 
 #: HTTP endpoints, by method and path, that ``create_app`` serves ahead of FastAPI's routing.
