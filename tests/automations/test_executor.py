@@ -16,6 +16,8 @@ from hookhub.automations.repository import (
     ExecutionRepository,
     HeldUpdate,
     NewExecution,
+    finish_update,
+    progress_update,
 )
 from hookhub.automations.runner import LeaseLost
 from hookhub.automations.states import ExecutionStatus, StepStatus
@@ -255,6 +257,83 @@ async def test_runs_share_commits_and_a_lost_lease_stops_only_its_own_run(
     assert untouched is not None
     assert (untouched.owner, untouched.status) == ("another-process", ExecutionStatus.RUNNING)
     assert [step.status for step in untouched.steps] == [StepStatus.PENDING] * 2
+
+
+async def test_a_batch_of_writes_applies_each_only_where_its_owner_holds_the_execution(
+    make_services: MakeServices, clock: ManualClock
+) -> None:
+    services = await make_services()
+    automation_id = await create(services, TWO_STEPS)
+    pending = [Step(name=n, action="record") for n in ("first", "second")]
+    ours, theirs, finished = [
+        await left_running(services, automation_id, pending, clock=clock, lease_s=60, owner=o)
+        for o in ("this-process", "another-process", "this-process")
+    ]
+    executions = services.automations.executions
+    started = [step.model_copy(update={"status": StepStatus.RUNNING}) for step in pending]
+    done = [step.model_copy(update={"status": StepStatus.COMPLETE}) for step in pending]
+
+    applied = await executions.update_held(
+        [
+            progress_update(ours, owner="this-process", steps=started),
+            progress_update(theirs, owner="this-process", steps=started),
+            finish_update(
+                finished,
+                owner="this-process",
+                status=ExecutionStatus.COMPLETE,
+                steps=done,
+                finished_at=clock(),
+                duration_ms=12.5,
+                error=None,
+                failed_step=None,
+            ),
+            progress_update("no-such-execution", owner="this-process", steps=started),
+        ]
+    )
+
+    assert applied == [True, False, True, False]
+    written, untouched, ended = [await executions.get(i) for i in (ours, theirs, finished)]
+    assert written is not None and untouched is not None and ended is not None
+    assert [step.status for step in written.steps] == [StepStatus.RUNNING] * 2
+    assert [step.status for step in untouched.steps] == [StepStatus.PENDING] * 2
+    assert (untouched.owner, untouched.status) == ("another-process", ExecutionStatus.RUNNING)
+    assert (ended.status, ended.owner, ended.duration_ms) == (ExecutionStatus.COMPLETE, None, 12.5)
+    # A write to an execution that has ended is refused, in a batch as alone.
+    again = progress_update(finished, owner="this-process", steps=started)
+    assert await executions.update_held([again, progress_update(ours, owner="x", steps=done)]) == [
+        False,
+        False,
+    ]
+
+
+async def test_two_writes_to_one_execution_in_a_batch_apply_in_order(
+    make_services: MakeServices, clock: ManualClock
+) -> None:
+    services = await make_services()
+    automation_id = await create(services, TWO_STEPS)
+    pending = [Step(name=n, action="record") for n in ("first", "second")]
+    execution_id = await left_running(
+        services, automation_id, pending, clock=clock, lease_s=60, owner="this-process"
+    )
+    executions = services.automations.executions
+    done = [step.model_copy(update={"status": StepStatus.COMPLETE}) for step in pending]
+    ended = finish_update(
+        execution_id,
+        owner="this-process",
+        status=ExecutionStatus.COMPLETE,
+        steps=done,
+        finished_at=clock(),
+        duration_ms=3.0,
+        error=None,
+        failed_step=None,
+    )
+    late = progress_update(execution_id, owner="this-process", steps=pending)
+
+    assert await executions.update_held([ended, late]) == [True, False]
+    record = await executions.get(execution_id)
+    assert record is not None
+    assert record.status == ExecutionStatus.COMPLETE
+    assert [step.status for step in record.steps] == [StepStatus.COMPLETE] * 2
 
 
 async def test_concurrent_webhooks_load_their_endpoints_automations_once(

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hookhub.automations.models import (
     ActionSpec,
@@ -26,6 +27,7 @@ from hookhub.automations.models import (
     Step,
 )
 from hookhub.automations.states import ExecutionStatus
+from hookhub.errors import ConflictError
 from hookhub.events import new_id
 from hookhub.paging import Page
 from hookhub.store.automation_tables import Automation, AutomationExecution
@@ -35,6 +37,7 @@ from hookhub.store.models import Base, EventRecord
 _EXECUTIONS = Base.metadata.tables[AutomationExecution.__tablename__]
 HELD_ID = "held_id"
 HELD_OWNER = "held_owner"
+HELD_IDS = "held_ids"
 # Statements built once, so SQLAlchemy finds their compiled form without rebuilding its cache
 # key. A write to a running execution while its owner holds it sets the columns named by the
 # other parameters it is executed with.
@@ -43,6 +46,16 @@ _UPDATE_HELD = update(_EXECUTIONS).where(
     _EXECUTIONS.c.id == bindparam(HELD_ID),
     _EXECUTIONS.c.owner == bindparam(HELD_OWNER),
     _EXECUTIONS.c.status == ExecutionStatus.RUNNING,
+)
+#: The owners of those of some executions still running, locked (on PostgreSQL) until the
+#: transaction ends, so that the writes to them that follow apply to exactly these.
+_HELD = (
+    select(_EXECUTIONS.c.id, _EXECUTIONS.c.owner)
+    .where(
+        _EXECUTIONS.c.id.in_(bindparam(HELD_IDS, expanding=True)),
+        _EXECUTIONS.c.status == ExecutionStatus.RUNNING,
+    )
+    .with_for_update()
 )
 
 
@@ -123,6 +136,15 @@ def finish_update(
             "lease_until": None,
         },
     )
+
+
+async def _update_one(connection: AsyncConnection, item: HeldUpdate) -> bool:
+    result = await connection.execute(_UPDATE_HELD, _held_parameters(item))
+    return bool(result.rowcount)
+
+
+def _held_parameters(item: HeldUpdate) -> dict[str, Any]:
+    return {HELD_ID: item.execution_id, HELD_OWNER: item.owner, **item.values}
 
 
 class AutomationRepository:
@@ -309,15 +331,34 @@ class ExecutionRepository:
     async def update_held(self, items: Sequence[HeldUpdate]) -> list[bool]:
         """Apply writes to running executions in one transaction; whether each was applied.
 
-        Each is its own conditional statement, applied only while its ``owner`` holds the
-        execution and it is running, so one lost lease refuses that write alone.
+        Each write is applied only while its ``owner`` holds the execution and it is running,
+        so one lost lease refuses that write alone. The executions still held are read (and
+        locked, on PostgreSQL) first; the writes to them then go out as one statement per set
+        of columns written, rather than one each (on SQLite, each statement is several trips
+        to the driver's thread).
         """
-        applied: list[bool] = []
+        if not items:
+            return []
         async with self._db.transaction() as connection:
-            for item in items:
-                parameters = {HELD_ID: item.execution_id, HELD_OWNER: item.owner, **item.values}
+            if len(items) == 1 or len({item.execution_id for item in items}) < len(items):
+                # Two writes to one execution go in order, one statement each.
+                return [await _update_one(connection, item) for item in items]
+            found = await connection.execute(_HELD, {HELD_IDS: [i.execution_id for i in items]})
+            owners: dict[str, str | None] = {row.id: row.owner for row in found}
+            applied = [owners.get(item.execution_id) == item.owner for item in items]
+            shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+            for item, is_held in zip(items, applied, strict=True):
+                if is_held:
+                    shapes.setdefault(tuple(item.values), []).append(_held_parameters(item))
+            for parameters in shapes.values():
                 result = await connection.execute(_UPDATE_HELD, parameters)
-                applied.append(bool(result.rowcount))
+                if connection.dialect.supports_sane_multi_rowcount and result.rowcount != len(
+                    parameters
+                ):
+                    # Held when read and not when written: another process wrote between the
+                    # two (the lock rules that out on PostgreSQL). Undone; the group commit
+                    # then writes the items one by one.
+                    raise ConflictError("an execution changed hands while it was written")
         return applied
 
     async def renew(self, *, owner: str, ids: Sequence[str], lease_until: datetime) -> int:
