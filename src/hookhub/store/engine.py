@@ -42,7 +42,15 @@ class Database:
         # JSON columns through orjson: the standard library's encoder was about 4% of the
         # process's time under incoming-webhook load (every request stores its headers, query
         # and trigger). Non-string keys become strings, as json.dumps made them.
-        kwargs: dict[str, Any] = {"json_serializer": _json_text, "json_deserializer": orjson.loads}
+        kwargs: dict[str, Any] = {
+            "json_serializer": _json_text,
+            "json_deserializer": orjson.loads,
+            # Every transaction here ends in a commit or a rollback (`session`, `transaction`,
+            # and a closed Connection rolls back what it began), so the pool's own rollback of
+            # each returned connection is one more trip to the driver (its thread on SQLite,
+            # the server on PostgreSQL) that finds nothing to undo.
+            "pool_reset_on_return": None,
+        }
         if self.dialect == "sqlite":
             # SQLite takes one writer at a time; with one connection, writers queue in the pool
             # instead of sleeping in SQLite's busy handler. Measured once with bench/publish.py
