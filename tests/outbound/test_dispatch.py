@@ -375,6 +375,28 @@ async def test_a_claim_whose_lease_ran_out_cannot_overwrite_the_next(
     assert [a.status_code for a in detail.attempt_log] == [500, 200]  # both attempts are logged
 
 
+async def test_a_claim_whose_lease_ran_out_cannot_release_the_next(
+    make_services: Any, receiver: Receiver, clock: FakeClock, database_url: str
+) -> None:
+    services = await make_services(database_url=database_url)
+    await add_webhook(services, receiver.url)
+    await services.publisher.publish(type="user.created", payload=PAYLOAD, source="test")
+    lease = timedelta(seconds=60)
+    [stale] = await services.queue.claim_due(now=clock.now, lease_until=clock.now + lease, limit=1)
+    clock.advance(61)
+    [current] = await services.queue.claim_due(
+        now=clock.now, lease_until=clock.now + lease, limit=1
+    )
+    await services.queue.release([stale])  # the first dispatcher stops, late
+    # The second one still holds it: no third claim gets the delivery while it is sent.
+    assert (
+        await services.queue.claim_due(now=clock.now, lease_until=clock.now + lease, limit=1) == []
+    )
+    await services.queue.release([current])
+    [again] = await services.queue.claim_due(now=clock.now, lease_until=clock.now + lease, limit=1)
+    assert again.id == current.id
+
+
 async def test_resend_and_recover_on_a_disabled_webhook_are_refused(
     make_services: Any, receiver: Receiver
 ) -> None:

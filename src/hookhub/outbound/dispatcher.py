@@ -184,7 +184,7 @@ class Dispatcher:
         waiting, self._standby = self._standby, deque()
         for _lease_until, delivery in waiting:
             self._slots_for(delivery.webhook).waiting -= 1
-        ours = [delivery.id for lease_until, delivery in waiting if lease_until > now]
+        ours = [delivery for lease_until, delivery in waiting if lease_until > now]
         with contextlib.suppress(Exception):
             await self._deliveries.release(ours)
 
@@ -345,14 +345,14 @@ class Dispatcher:
             exclude_webhooks=saturated,
         )
         starting: list[ClaimedDelivery] = []
-        handed_back: list[str] = []
+        handed_back: list[ClaimedDelivery] = []
         for delivery in claimed:
             slots = self._slots_for(delivery.webhook)
             if slots.capacity(now_s) > 0:
                 slots.start(now_s)
                 starting.append(delivery)
             else:
-                handed_back.append(delivery.id)
+                handed_back.append(delivery)
         await self._deliveries.release(handed_back)
         self._backlog = len(claimed) == room or bool(handed_back) or bool(saturated)
         for delivery in starting:
@@ -410,7 +410,7 @@ class Dispatcher:
         except asyncio.CancelledError:
             # Stopping: hand the lease back so a restart need not wait for it to run out.
             with contextlib.suppress(Exception):
-                await asyncio.shield(self._deliveries.release([delivery.id]))
+                await asyncio.shield(self._deliveries.release([delivery]))
             raise
         except Exception:
             # Recording failed (the store is away): the lease runs out and the delivery is

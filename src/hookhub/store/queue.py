@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import Update, bindparam, insert, select, update
+from sqlalchemy import Update, bindparam, insert, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hookhub.events import Event, new_id
@@ -195,15 +195,23 @@ class DeliveryQueue:
             for row in rows
         ]
 
-    async def release(self, delivery_ids: Sequence[str]) -> None:
-        """Give back leases taken but not used, so any dispatcher may claim them again."""
-        if not delivery_ids:
+    async def release(self, claims: Sequence[ClaimedDelivery]) -> None:
+        """Give back leases taken but not used, so any dispatcher may claim them again.
+
+        Only a lease still held with the claim's token is given back: one that ran out and
+        was claimed by another dispatcher since stays with that dispatcher.
+        """
+        if not claims:
             return
         d = _DELIVERIES.c
+        held = [(claim.id, claim.lease_token) for claim in claims]
         async with self._db.transaction() as connection:
             await connection.execute(
                 update(_DELIVERIES)
-                .where(d.id.in_(list(delivery_ids)), d.status == DeliveryStatus.PENDING)
+                .where(
+                    tuple_(d.id, d.lease_token).in_(held),
+                    d.status == DeliveryStatus.PENDING,
+                )
                 .values(lease_until=None, lease_token=None)
             )
 
