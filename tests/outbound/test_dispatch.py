@@ -592,6 +592,20 @@ def test_pinned_keeps_the_name_for_host_and_sni() -> None:
     )
 
 
+async def test_stopping_as_the_loop_is_woken_still_stops(make_services: Any) -> None:
+    services = await make_services()
+    dispatcher = services.dispatcher
+    await dispatcher.start(services.bus)
+    await asyncio.sleep(0.05)  # the loop has claimed nothing and waits for a wake-up
+    loop = dispatcher._loop
+    assert loop is not None and not loop.done()
+    dispatcher.wake()  # the wake-up and the cancellation land in the same turn of the loop
+    stopping = asyncio.create_task(dispatcher.stop())
+    done, _ = await asyncio.wait([stopping], timeout=5)  # a guard against hanging, not a pace
+    stopping.cancel()
+    assert stopping in done and loop.done()
+
+
 async def test_stopping_hands_back_the_leases_of_cancelled_sends(
     make_services: Any, receiver: Receiver
 ) -> None:

@@ -162,8 +162,7 @@ class Dispatcher:
         loop, self._loop = self._loop, None
         if loop is not None:
             loop.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await loop
+            await asyncio.wait([loop])  # a cancellation of stop() itself still propagates
         if self._subscription is not None:
             await self._subscription.close()
             self._subscription = None
@@ -324,8 +323,11 @@ class Dispatcher:
                 continue
             if started and self._room() > 0:
                 continue  # there may be more due right now
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation
+            # that lands as the wake-up completes, and stop() would wait for this loop forever.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=interval_s)
+                async with asyncio.timeout(interval_s):
+                    await self._wake.wait()
 
     # -- claiming --------------------------------------------------------------------------
 
