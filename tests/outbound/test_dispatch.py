@@ -596,7 +596,8 @@ async def test_stopping_as_the_loop_is_woken_still_stops(make_services: Any) -> 
     services = await make_services()
     dispatcher = services.dispatcher
     await dispatcher.start(services.bus)
-    await asyncio.sleep(0.05)  # the loop has claimed nothing and waits for a wake-up
+    # The loop has claimed nothing and waits for a wake-up.
+    await eventually(lambda: bool(dispatcher._wake._waiters))
     loop = dispatcher._loop
     assert loop is not None and not loop.done()
     dispatcher.wake()  # the wake-up and the cancellation land in the same turn of the loop
