@@ -9,7 +9,6 @@ share one commit. A caller's :meth:`GroupCommit.submit` returns only once its it
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
@@ -18,6 +17,8 @@ R = TypeVar("R")
 
 #: The most items written in one transaction.
 MAX_BATCH = 256
+#: How long :meth:`GroupCommit.close` lets the writer finish what was submitted before it.
+CLOSE_TIMEOUT_S = 5.0
 
 
 class GroupCommit(Generic[T, R]):
@@ -25,6 +26,10 @@ class GroupCommit(Generic[T, R]):
 
     When a batch fails, its items are written again one by one, so one bad item cannot sink
     the others; ``write`` must leave nothing half done when it raises (a transaction).
+
+    :meth:`close` never cancels a write under way: on SQLite, a transaction cut by a
+    cancellation inside the driver left the database locked for the rest of the process, so
+    every later write failed after the busy timeout.
     """
 
     def __init__(
@@ -37,7 +42,7 @@ class GroupCommit(Generic[T, R]):
         self._write = write
         self._name = name
         self._max_batch = max_batch
-        self._queue: asyncio.Queue[tuple[T, asyncio.Future[R]]] = asyncio.Queue()
+        self._queue: asyncio.Queue[tuple[T, asyncio.Future[R]] | None] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
 
     async def submit(self, item: T) -> R:
@@ -51,23 +56,45 @@ class GroupCommit(Generic[T, R]):
         self._queue.put_nowait((item, done))
         return await done
 
-    async def close(self) -> None:
+    async def close(self, timeout_s: float = CLOSE_TIMEOUT_S) -> None:
+        """Write what was submitted before, then stop the writer.
+
+        Waits up to ``timeout_s`` (the store may be away); then the writer is cancelled, and
+        the items still queued are cancelled (their callers get ``CancelledError``).
+        """
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if task is not None and not task.done():
+            self._queue.put_nowait(None)  # the writer stops when it reaches this
+            finished, _ = await asyncio.wait([task], timeout=timeout_s)
+            if not finished:
+                task.cancel()
+                await asyncio.wait([task])
         while not self._queue.empty():
-            _item, done = self._queue.get_nowait()
-            if not done.done():
-                done.cancel()
+            entry = self._queue.get_nowait()
+            if entry is not None and not entry[1].done():
+                entry[1].cancel()
 
     async def _run(self) -> None:
         while True:
-            batch = [await self._queue.get()]
+            first = await self._queue.get()
+            if first is None:
+                return
+            batch = [first]
+            stopping = False
             while len(batch) < self._max_batch and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
-            await self._commit(batch)
+                entry = self._queue.get_nowait()
+                if entry is None:
+                    stopping = True
+                    break
+                batch.append(entry)
+            try:
+                await self._commit(batch)
+            except asyncio.CancelledError:
+                for _item, done in batch:
+                    done.cancel()  # its callers would otherwise wait for good
+                raise
+            if stopping:
+                return
 
     async def _commit(self, batch: list[tuple[T, asyncio.Future[R]]]) -> None:
         try:

@@ -1,0 +1,73 @@
+"""Group commit: closing the writer finishes the write under way instead of cutting it."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from sqlalchemy import text
+
+from hookhub.batching import GroupCommit
+from hookhub.store.engine import Database
+
+
+@pytest.fixture
+async def plain_db(sqlite_url: str) -> Database:
+    database = Database(sqlite_url)
+    async with database.transaction() as connection:
+        await connection.execute(text("CREATE TABLE items (n INTEGER)"))
+    return database
+
+
+async def _stored(db: Database) -> list[int]:
+    async with db.transaction() as connection:
+        return list((await connection.scalars(text("SELECT n FROM items ORDER BY n"))).all())
+
+
+async def test_closing_commits_the_batch_being_written_and_what_was_queued(
+    plain_db: Database,
+) -> None:
+    in_transaction = asyncio.Event()
+    go_on = asyncio.Event()
+
+    async def write(items: list[int]) -> list[int]:
+        async with plain_db.transaction() as connection:
+            rows = [{"n": n} for n in items]
+            await connection.execute(text("INSERT INTO items VALUES (:n)"), rows)
+            in_transaction.set()
+            await go_on.wait()
+        return items
+
+    commits: GroupCommit[int, int] = GroupCommit(write, name="test-writer")
+    try:
+        first = asyncio.create_task(commits.submit(1))
+        await in_transaction.wait()  # the writer is inside its transaction
+        queued = asyncio.create_task(commits.submit(2))
+        await asyncio.sleep(0)
+        closing = asyncio.create_task(commits.close())
+        await asyncio.sleep(0)
+        assert not closing.done()  # it waits for the write instead of cancelling it
+        go_on.set()
+        await closing
+        assert await first == 1
+        assert await queued == 2
+        assert await _stored(plain_db) == [1, 2]
+        # The store takes the next write at once: nothing was left holding its lock.
+        async with plain_db.transaction() as connection:
+            await connection.execute(text("INSERT INTO items VALUES (3)"))
+        assert await _stored(plain_db) == [1, 2, 3]
+    finally:
+        await plain_db.close()
+
+
+async def test_closing_gives_up_on_a_write_that_does_not_end() -> None:
+    async def stuck(items: list[int]) -> list[int]:
+        await asyncio.Event().wait()  # a store that never answers
+        return items
+
+    commits: GroupCommit[int, int] = GroupCommit(stuck, name="test-writer")
+    waiting = asyncio.create_task(commits.submit(1))
+    await asyncio.sleep(0)
+    await commits.close(timeout_s=0.01)
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
