@@ -2,6 +2,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from pydantic import ValidationError
+from ulid import ULID
 
 from hookhub.clock import isoformat_z
 from hookhub.events import Event, new_id
@@ -13,6 +14,17 @@ def test_ids_sort_by_time() -> None:
     ids = [new_id(NOW + timedelta(milliseconds=step)) for step in (5, 1, 3)]
     assert sorted(ids) == [ids[1], ids[2], ids[0]]
     assert all(len(i) == 26 for i in ids)
+
+
+def test_ids_are_ulids_of_their_moment() -> None:
+    moments = [NOW, NOW + timedelta(milliseconds=1), datetime(2089, 1, 1, tzinfo=UTC)]
+    for moment in moments:
+        made = new_id(moment)
+        parsed = ULID.from_str(made)  # the reference implementation reads it back
+        assert str(parsed) == made
+        assert parsed.datetime == moment
+    assert len({new_id(NOW) for _ in range(1000)}) == 1000  # the random part differs
+    assert abs(ULID.from_str(new_id()).datetime - datetime.now(UTC)) < timedelta(minutes=1)
 
 
 def test_event_round_trips_as_json() -> None:

@@ -6,12 +6,13 @@ time, so a listing ordered by id is ordered by time.
 
 from __future__ import annotations
 
+import os
+import time
 from datetime import datetime
 from typing import Annotated, Any
 
 import orjson
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer
-from ulid import ULID
 
 from hookhub.clock import isoformat_z
 
@@ -24,9 +25,22 @@ MAX_CHANNEL_CHARS = 255
 MAX_SOURCE_CHARS = 64
 
 
+#: Crockford's base32, two characters (10 bits) at a time: a ULID's 130 bits are 13 pairs.
+_BASE32 = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_PAIRS = [high + low for high in _BASE32 for low in _BASE32]
+_PAIR_SHIFTS = range(120, -1, -10)
+
+
 def new_id(moment: datetime | None = None) -> str:
-    """A new ULID as text; with ``moment``, its time part is that moment."""
-    return str(ULID.from_datetime(moment) if moment is not None else ULID())
+    """A new ULID as text; with ``moment``, its time part is that moment.
+
+    48 bits of Unix time in milliseconds, then 80 random bits, as the ULID specification
+    lays them out. Made here rather than with ``python-ulid``, whose objects cost about twice
+    as much: every request, event, delivery and execution takes at least one.
+    """
+    millis = int(moment.timestamp() * 1000) if moment is not None else time.time_ns() // 1_000_000
+    value = millis << 80 | int.from_bytes(os.urandom(10))
+    return "".join([_PAIRS[value >> shift & 1023] for shift in _PAIR_SHIFTS])
 
 
 def _utc(value: datetime) -> datetime:
