@@ -9,7 +9,7 @@ from bench import ingest, outbound, publish, realtime
 
 def main() -> None:
     asyncio.run(publish.main())
-    asyncio.run(outbound.main())
+    outbound.run()
     asyncio.run(realtime.main())
     asyncio.run(ingest.main())
 
