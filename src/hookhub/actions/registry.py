@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from pydantic import BaseModel, ValidationError
 
-from hookhub.audit import AuditAction
+from hookhub.audit import AuditAction, AuditSink
 from hookhub.errors import HookhubError, InvalidInputError, StoreError
 
 if TYPE_CHECKING:
@@ -41,7 +41,6 @@ if TYPE_CHECKING:
     from hookhub.config import Settings
     from hookhub.outbound.ssrf import UrlGuard
     from hookhub.realtime.service import RealtimeService
-    from hookhub.services.audit import AuditLog
     from hookhub.services.events import EventPublisher
     from hookhub.tickets.service import TicketService
 
@@ -81,7 +80,7 @@ class ActionContext:
     realtime: RealtimeService
     http_client: httpx2.AsyncClient
     url_guard: UrlGuard
-    audit: AuditLog
+    audit: AuditSink
     tickets: TicketService
 
 
