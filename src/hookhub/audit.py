@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -52,18 +52,3 @@ def new_record(
         request_id=request_id,
         details=details or {},
     )
-
-
-class AuditSink(Protocol):
-    """Where entries go: the audit log's writer, or a run's next write (see ``Runner``)."""
-
-    async def add(
-        self,
-        *,
-        actor: str,
-        action: str,
-        now: datetime,
-        target: str | None = None,
-        request_id: str | None = None,
-        details: dict[str, Any] | None = None,
-    ) -> AuditRecord: ...

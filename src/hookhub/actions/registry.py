@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from pydantic import BaseModel, ValidationError
 
-from hookhub.audit import AuditAction, AuditSink
+from hookhub.audit import AuditAction
 from hookhub.errors import HookhubError, InvalidInputError, StoreError
 
 if TYPE_CHECKING:
@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from hookhub.config import Settings
     from hookhub.outbound.ssrf import UrlGuard
     from hookhub.realtime.service import RealtimeService
+    from hookhub.services.audit import AuditLog
     from hookhub.services.events import EventPublisher
     from hookhub.tickets.service import TicketService
 
@@ -80,7 +81,7 @@ class ActionContext:
     realtime: RealtimeService
     http_client: httpx2.AsyncClient
     url_guard: UrlGuard
-    audit: AuditSink
+    audit: AuditLog
     tickets: TicketService
 
 

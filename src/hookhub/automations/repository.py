@@ -17,7 +17,6 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hookhub.audit import AuditRecord
 from hookhub.automations.models import (
     ActionSpec,
     AutomationOut,
@@ -34,7 +33,6 @@ from hookhub.paging import Page
 from hookhub.store.automation_tables import Automation, AutomationExecution
 from hookhub.store.engine import Database
 from hookhub.store.models import Base, EventRecord
-from hookhub.store.repositories import INSERT_AUDIT_LOG, audit_rows
 
 _EXECUTIONS = Base.metadata.tables[AutomationExecution.__tablename__]
 HELD_ID = "held_id"
@@ -100,29 +98,16 @@ class NewExecution:
 
 @dataclass(frozen=True)
 class HeldUpdate:
-    """A write to a running execution, applied only while ``owner`` still holds it.
-
-    ``audit`` holds the entries of the actions the run has made since its last write: they
-    are stored in the same transaction, whether or not the execution is still held (the
-    actions ran either way).
-    """
+    """A write to a running execution, applied only while ``owner`` still holds it."""
 
     execution_id: str
     owner: str
     values: dict[str, Any]
-    audit: tuple[AuditRecord, ...] = ()
 
 
-def progress_update(
-    execution_id: str,
-    *,
-    owner: str,
-    steps: list[Step],
-    audit: tuple[AuditRecord, ...] = (),
-) -> HeldUpdate:
+def progress_update(execution_id: str, *, owner: str, steps: list[Step]) -> HeldUpdate:
     """The steps as they stand, written while the execution runs."""
-    steps_json = [s.model_dump(mode="json") for s in steps]
-    return HeldUpdate(execution_id, owner, {"steps": steps_json}, audit)
+    return HeldUpdate(execution_id, owner, {"steps": [s.model_dump(mode="json") for s in steps]})
 
 
 def finish_update(
@@ -135,7 +120,6 @@ def finish_update(
     duration_ms: float,
     error: str | None,
     failed_step: str | None,
-    audit: tuple[AuditRecord, ...] = (),
 ) -> HeldUpdate:
     """The execution's end: its final status and steps; it is no longer held by anyone."""
     return HeldUpdate(
@@ -151,7 +135,6 @@ def finish_update(
             "owner": None,
             "lease_until": None,
         },
-        audit,
     )
 
 
@@ -349,8 +332,7 @@ class ExecutionRepository:
         """Apply writes to running executions in one transaction; whether each was applied.
 
         Each write is applied only while its ``owner`` holds the execution and it is running,
-        so one lost lease refuses that write alone; the audit entries they carry are stored
-        in any case. The executions still held are read (and
+        so one lost lease refuses that write alone. The executions still held are read (and
         locked, on PostgreSQL) first; the writes to them then go out as one statement per set
         of columns written, rather than one each (on SQLite, each statement is several trips
         to the driver's thread).
@@ -358,9 +340,6 @@ class ExecutionRepository:
         if not items:
             return []
         async with self._db.transaction() as connection:
-            audit = [record for item in items for record in item.audit]
-            if audit:
-                await connection.execute(INSERT_AUDIT_LOG, audit_rows(audit))
             if len(items) == 1 or len({item.execution_id for item in items}) < len(items):
                 # Two writes to one execution go in order, one statement each.
                 return [await _update_one(connection, item) for item in items]

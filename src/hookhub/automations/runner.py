@@ -16,16 +16,12 @@ Contract:
   over, the write fails and :class:`LeaseLost` ends the run here without touching history.
 - Writes of concurrent runs share commits (see :mod:`hookhub.batching`), each still
   conditional on its own execution; a run waits for its write's commit before going on.
-- The audit entries of a run's actions go out with the run's next write (the next attempt's
-  ``running`` mark, or the end), in its transaction, rather than through a writer of their
-  own; a run cancelled between an action and that write leaves the entry in the log only.
   :meth:`Runner.close` stops the writer (runs still waiting for a commit are cancelled).
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import Any
@@ -34,7 +30,6 @@ import orjson
 import structlog
 
 from hookhub.actions import ActionCall, ActionContext, ActionError, ActionFailed, ActionRegistry
-from hookhub.audit import AuditRecord, new_record
 from hookhub.automations.models import ActionSpec, RetryPolicy, Step
 from hookhub.automations.repository import (
     ExecutionRecord,
@@ -97,39 +92,6 @@ class LeaseLost(Exception):
     """Another process took this execution over; this one must stop running it."""
 
 
-class HeldAudit:
-    """The audit sink of one run: entries wait for the run's next write (see the contract)."""
-
-    def __init__(self) -> None:
-        self._entries: list[AuditRecord] = []
-
-    async def add(
-        self,
-        *,
-        actor: str,
-        action: str,
-        now: datetime,
-        target: str | None = None,
-        request_id: str | None = None,
-        details: dict[str, Any] | None = None,
-    ) -> AuditRecord:
-        record = new_record(
-            actor=actor,
-            action=action,
-            now=now,
-            target=target,
-            request_id=request_id,
-            details=details,
-        )
-        self._entries.append(record)
-        return record
-
-    def take(self) -> tuple[AuditRecord, ...]:
-        """The entries not yet written; they are the caller's to write now."""
-        taken, self._entries = tuple(self._entries), []
-        return taken
-
-
 class Runner:
     def __init__(
         self,
@@ -174,21 +136,17 @@ class Runner:
             request_id=record.request_id,
             execution_id=record.id,
         )
-        audit = HeldAudit()
-        run = _Run(record.id, dataclasses.replace(self._context, audit=audit), call, audit)
         for index, spec in enumerate(record.plan):
             if steps[index].status == StepStatus.COMPLETE:
                 continue
-            result, error = await self._step(run, spec, steps, index, context)
+            result, error = await self._step(record.id, spec, steps, index, context, call)
             if error is not None:
                 for later in steps[index + 1 :]:
                     later.status = step_transition(later.status, StepStatus.SKIPPED)
                 message = f"step {spec.name!r} failed: {error}"
-                return await self._finish(
-                    record, steps, ExecutionStatus.ERROR, message, spec.name, audit
-                )
+                return await self._finish(record, steps, ExecutionStatus.ERROR, message, spec.name)
             results[spec.name] = {"result": result}
-        return await self._finish(record, steps, ExecutionStatus.COMPLETE, None, None, audit)
+        return await self._finish(record, steps, ExecutionStatus.COMPLETE, None, None)
 
     async def fail_interrupted(self, record: ExecutionRecord, reason: str) -> None:
         """End an execution that cannot be resumed: ``error``, with ``reason``."""
@@ -209,11 +167,12 @@ class Runner:
 
     async def _step(
         self,
-        run: _Run,
+        execution_id: str,
         spec: ActionSpec,
         steps: list[Step],
         index: int,
         context: dict[str, Any],
+        call: ActionCall,
     ) -> tuple[Any, str | None]:
         """Run one step with its retries: ``(result, None)`` or ``(None, error)``."""
         step = steps[index]
@@ -223,8 +182,8 @@ class Runner:
         error = ""
         for attempt in range(1, policy.max_attempts + 1):
             step.attempts = attempt
-            await self._save(run, steps)
-            result, error, retryable = await self._attempt(spec, context, run)
+            await self._save(execution_id, steps)
+            result, error, retryable = await self._attempt(spec, context, call)
             if not error:
                 data, size = json_data(result)
                 self._end_step(step, StepStatus.COMPLETE)
@@ -240,7 +199,7 @@ class Runner:
         return None, f"{error}{attempts}"
 
     async def _attempt(
-        self, spec: ActionSpec, context: dict[str, Any], run: _Run
+        self, spec: ActionSpec, context: dict[str, Any], call: ActionCall
     ) -> tuple[Any, str, bool]:
         """One attempt: ``(result, "", _)`` or ``(None, error, retryable)``."""
         try:
@@ -249,7 +208,7 @@ class Runner:
             return None, _clip(exc.message), False
         try:
             async with asyncio.timeout(self._step_timeout_s):
-                result = await self._registry.run(spec.action, params, run.services, run.call)
+                result = await self._registry.run(spec.action, params, self._context, call)
         except ActionError as exc:
             return None, _clip(_with_details(exc)), False
         except ActionFailed as exc:
@@ -275,12 +234,12 @@ class Runner:
         if step.started_at is not None:
             step.duration_ms = _ms(step.started_at, now)
 
-    async def _save(self, run: _Run, steps: list[Step]) -> None:
-        update = progress_update(
-            run.execution_id, owner=self._owner, steps=steps, audit=run.audit.take()
+    async def _save(self, execution_id: str, steps: list[Step]) -> None:
+        saved = await self._writes.submit(
+            progress_update(execution_id, owner=self._owner, steps=steps)
         )
-        if not await self._writes.submit(update):
-            raise LeaseLost(run.execution_id)
+        if not saved:
+            raise LeaseLost(execution_id)
 
     async def _finish(
         self,
@@ -289,7 +248,6 @@ class Runner:
         status: ExecutionStatus,
         error: str | None,
         failed_step: str | None,
-        audit: HeldAudit | None = None,
     ) -> ExecutionStatus:
         final = execution_transition(ExecutionStatus.RUNNING, status)
         now = self._clock()
@@ -304,7 +262,6 @@ class Runner:
                 duration_ms=duration_ms,
                 error=_clip(error) if error is not None else None,
                 failed_step=failed_step,
-                audit=audit.take() if audit is not None else (),
             )
         )
         if not finished:
@@ -318,16 +275,6 @@ class Runner:
             failed_step=failed_step,
         )
         return final
-
-
-@dataclasses.dataclass(frozen=True)
-class _Run:
-    """What the steps of one run share: the services its actions get, and its audit sink."""
-
-    execution_id: str
-    services: ActionContext
-    call: ActionCall
-    audit: HeldAudit
 
 
 def _with_details(exc: ActionError) -> str:

@@ -106,22 +106,6 @@ class TokenRepository:
             return _token(row) if row is not None else None
 
 
-def audit_rows(records: Sequence[AuditRecord]) -> list[dict[str, Any]]:
-    """Audit entries as parameters of ``INSERT_AUDIT_LOG``."""
-    return [
-        {
-            "id": record.id,
-            "occurred_at": record.occurred_at,
-            "actor": record.actor,
-            "action": record.action,
-            "target": record.target,
-            "request_id": record.request_id,
-            "details": record.details,
-        }
-        for record in records
-    ]
-
-
 class AuditRepository:
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -149,8 +133,20 @@ class AuditRepository:
 
     async def add_many(self, records: Sequence[AuditRecord]) -> list[AuditRecord]:
         """Store the entries in one transaction; they are returned as given."""
+        rows = [
+            {
+                "id": record.id,
+                "occurred_at": record.occurred_at,
+                "actor": record.actor,
+                "action": record.action,
+                "target": record.target,
+                "request_id": record.request_id,
+                "details": record.details,
+            }
+            for record in records
+        ]
         async with self._db.transaction() as connection:
-            await connection.execute(INSERT_AUDIT_LOG, audit_rows(records))
+            await connection.execute(INSERT_AUDIT_LOG, rows)
         return list(records)
 
     async def list(self, *, action: str | None, limit: int, offset: int) -> Page[AuditRecord]:
