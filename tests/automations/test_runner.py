@@ -252,6 +252,16 @@ async def test_exhausted_retries_end_in_error_and_later_steps_never_run(
     assert record.steps[2].attempts == 0
     assert sleep.waits == [0.5]
     assert toolbox.recorded() == [{"label": "before", "value": None}]
+    # Every attempt, failed or not, is in the audit log by the time the execution has ended.
+    page = await services.audit.list(action="action.run", limit=50, offset=0)
+    runs = [entry for entry in page.items if entry.details["execution_id"] == execution_id]
+    assert sorted((entry.target, entry.details["ok"]) for entry in runs) == [
+        ("fail", False),
+        ("fail", False),
+        ("record", True),
+    ]
+    assert {entry.request_id for entry in runs} == {"req-1"}
+    assert {entry.actor for entry in runs} == {f"automation:{record.automation_id}"}
 
 
 async def test_template_and_parameter_errors_fail_at_once_without_retries(
@@ -443,36 +453,3 @@ async def test_the_trigger_may_hold_http_mappings_and_datetimes(
     assert toolbox.recorded() == [{"label": "support 2", "value": "2030-01-02T03:04:06Z"}]
     assert record.trigger["headers"] == {"x-team": "support"}
 
-
-async def test_every_attempt_is_audited_with_the_execution_once_it_has_ended(
-    make_services: MakeServices, toolbox: Toolbox, sleep: FakeSleep
-) -> None:
-    services = await make_services()
-    await create(
-        services,
-        [
-            {"name": "ok", "action": "record", "params": {"label": "before"}},
-            {
-                "name": "broken",
-                "action": "fail",
-                "params": {"key": "k", "times": 5},
-                "retries": {"max_attempts": 2, "backoff_s": 0.5},
-            },
-        ],
-    )
-
-    execution_id = await trigger(services, {})
-    assert execution_id is not None
-    record = await finished(services, execution_id)
-    assert record.status == ExecutionStatus.ERROR
-
-    # Every attempt, failed or not, is in the audit log by the time the execution has ended.
-    page = await services.audit.list(action="action.run", limit=50, offset=0)
-    runs = [entry for entry in page.items if entry.details["execution_id"] == execution_id]
-    assert sorted((entry.target, entry.details["ok"]) for entry in runs) == [
-        ("fail", False),
-        ("fail", False),
-        ("record", True),
-    ]
-    assert {entry.request_id for entry in runs} == {"req-1"}
-    assert {entry.actor for entry in runs} == {f"automation:{record.automation_id}"}
