@@ -452,4 +452,3 @@ async def test_the_trigger_may_hold_http_mappings_and_datetimes(
     assert record.status == ExecutionStatus.COMPLETE
     assert toolbox.recorded() == [{"label": "support 2", "value": "2030-01-02T03:04:06Z"}]
     assert record.trigger["headers"] == {"x-team": "support"}
-
