@@ -31,7 +31,7 @@ from hookhub.errors import ConflictError
 from hookhub.events import new_id
 from hookhub.paging import Page
 from hookhub.store.automation_tables import Automation, AutomationExecution
-from hookhub.store.engine import Database
+from hookhub.store.engine import Database, runs_to_end
 from hookhub.store.models import Base, EventRecord
 
 _EXECUTIONS = Base.metadata.tables[AutomationExecution.__tablename__]
@@ -147,6 +147,7 @@ def _held_parameters(item: HeldUpdate) -> dict[str, Any]:
     return {HELD_ID: item.execution_id, HELD_OWNER: item.owner, **item.values}
 
 
+@runs_to_end
 class AutomationRepository:
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -231,6 +232,7 @@ class AutomationRepository:
             return [_automation(row) for row in await session.scalars(query)]
 
 
+@runs_to_end
 class ExecutionRepository:
     def __init__(self, db: Database) -> None:
         self._db = db

@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 
 from hookhub.events import UtcDatetime, new_id
 from hookhub.signals.codes import code_hash, same_code
-from hookhub.store.engine import Database
+from hookhub.store.engine import Database, runs_to_end
 from hookhub.store.signal_tables import SignalCode
 
 
@@ -24,6 +24,7 @@ def _record(row: SignalCode) -> CodeRecord:
     return CodeRecord(owner=row.owner, code=row.code, created_at=row.created_at)
 
 
+@runs_to_end
 class SignalCodeRepository:
     def __init__(self, db: Database) -> None:
         self._db = db

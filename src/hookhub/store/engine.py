@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+import asyncio
+import functools
+import inspect
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import orjson
 from sqlalchemy import event, text
@@ -25,6 +28,11 @@ SQLITE_BUSY_TIMEOUT_MS = 5000
 SQLITE_POOL_SIZE = 1
 POSTGRES_POOL_SIZE = 10
 POSTGRES_CONNECT_TIMEOUT_S = 5
+#: How long closing the database waits for store calls whose callers stopped waiting.
+CLOSE_WAIT_S = 5.0
+
+T = TypeVar("T")
+RepositoryT = TypeVar("RepositoryT", bound=type)
 
 
 class Database:
@@ -65,6 +73,7 @@ class Database:
         if self.dialect == "postgresql":
             event.listen(self.engine.sync_engine, "checkout", _drop_if_closed)
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._calls: set[asyncio.Future[Any]] = set()
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
@@ -83,13 +92,56 @@ class Database:
             async with self.engine.begin() as connection:
                 yield connection
 
+    async def run_to_end(self, call: Awaitable[T]) -> T:
+        """Await a store call in a task of its own, which a cancelled caller does not cut short.
+
+        A cancellation that lands while a driver call is under way makes SQLAlchemy throw the
+        connection away mid-statement. On SQLite that can leave the file locked for the rest of
+        the process, so every later write fails. Here the caller stops waiting at once (it gets
+        its ``CancelledError``), while the call itself runs on to its commit or rollback.
+        :meth:`close` waits for such calls.
+        """
+        task = asyncio.ensure_future(call)
+        self._calls.add(task)
+        task.add_done_callback(self._calls.discard)
+        return await asyncio.shield(task)
+
     async def ping(self) -> None:
         """Raise :class:`StoreError` unless the database answers a trivial query."""
+        await self.run_to_end(self._select_one())
+
+    async def _select_one(self) -> None:
         async with self.session() as session:
             await session.execute(text("SELECT 1"))
 
     async def close(self) -> None:
+        if self._calls:
+            await asyncio.wait(set(self._calls), timeout=CLOSE_WAIT_S)
         await self.engine.dispose()
+
+
+class _HasDatabase(Protocol):
+    _db: Database
+
+
+def runs_to_end(repository: RepositoryT) -> RepositoryT:
+    """Class decorator: every public coroutine method runs through :meth:`Database.run_to_end`.
+
+    The class keeps its database as ``self._db``. Applied to each repository, so a method added
+    later is covered without anyone remembering to.
+    """
+    for name, method in list(vars(repository).items()):
+        if not name.startswith("_") and inspect.iscoroutinefunction(method):
+            setattr(repository, name, _run_to_end(method))
+    return repository
+
+
+def _run_to_end(method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    @functools.wraps(method)
+    async def call(self: _HasDatabase, *args: Any, **kwargs: Any) -> Any:
+        return await self._db.run_to_end(method(self, *args, **kwargs))
+
+    return call
 
 
 def _json_text(value: Any) -> str:

@@ -17,7 +17,7 @@ from hookhub.events import new_id
 from hookhub.inbound.models import EndpointRecord, ManagedBy, RequestOut, Verdict
 from hookhub.paging import Page
 from hookhub.store.automation_tables import AutomationExecution
-from hookhub.store.engine import Database
+from hookhub.store.engine import Database, runs_to_end
 from hookhub.store.inbound_tables import InboundDedupeKey, InboundEndpoint, InboundRequest
 
 SLUG_TAKEN = "an endpoint with this slug already exists"
@@ -31,6 +31,7 @@ INSERT_REQUESTS = insert(REQUESTS)
 INSERT_EXECUTIONS = insert(EXECUTIONS)
 
 
+@runs_to_end
 class EndpointRepository:
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -131,6 +132,7 @@ class Recorded:
     original_execution_id: str | None = None
 
 
+@runs_to_end
 class RequestRepository:
     def __init__(self, db: Database) -> None:
         self._db = db

@@ -23,7 +23,7 @@ from hookhub.outbound.models import (
 from hookhub.paging import Page
 from hookhub.percentiles import percentile
 from hookhub.signing import WHSEC_PREFIX
-from hookhub.store.engine import Database
+from hookhub.store.engine import Database, runs_to_end
 from hookhub.store.models import Delivery, DeliveryAttempt, EventRecord, Webhook
 
 #: Characters of a secret shown in listings, after ``whsec_`` when it has one: enough to tell
@@ -33,6 +33,7 @@ SECRET_SHOWN_CHARS = 4
 STATS_LATENCY_SAMPLE = 1000
 
 
+@runs_to_end
 class WebhookRepository:
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -110,6 +111,7 @@ class WebhookRepository:
         return total, active
 
 
+@runs_to_end
 class DeliveryRepository:
     def __init__(self, db: Database) -> None:
         self._db = db

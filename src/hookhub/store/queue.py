@@ -23,7 +23,7 @@ from hookhub.events import Event, new_id
 from hookhub.outbound.delivery import AttemptResult, DeliveryStatus, Verdict, transition
 from hookhub.outbound.matching import candidate_patterns
 from hookhub.outbound.models import ClaimedDelivery, WebhookRecord
-from hookhub.store.engine import Database
+from hookhub.store.engine import Database, runs_to_end
 from hookhub.store.models import Base, Delivery, DeliveryAttempt, EventRecord, Webhook
 from hookhub.store.outbound import webhook_record
 
@@ -139,6 +139,7 @@ def _claimed(
     )
 
 
+@runs_to_end
 class DeliveryQueue:
     def __init__(self, db: Database) -> None:
         self._db = db

@@ -15,7 +15,7 @@ from sqlalchemy import ColumnElement, Table, func, insert, select, update
 from hookhub.audit import AuditRecord, new_record
 from hookhub.events import Event, new_id
 from hookhub.paging import Page
-from hookhub.store.engine import Database
+from hookhub.store.engine import Database, runs_to_end
 from hookhub.store.models import ApiToken, AuditEntry, EventRecord
 from hookhub.store.queue import NewEvent, StoredEvent, store_events
 from hookhub.tokens import ApiTokenInfo
@@ -30,6 +30,7 @@ RowT = TypeVar("RowT", EventRecord, AuditEntry)
 ItemT = TypeVar("ItemT")
 
 
+@runs_to_end
 class EventRepository:
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -58,6 +59,7 @@ class EventRepository:
         return await _page(self._db, EventRecord, where, _event, limit=limit, offset=offset)
 
 
+@runs_to_end
 class TokenRepository:
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -106,6 +108,7 @@ class TokenRepository:
             return _token(row) if row is not None else None
 
 
+@runs_to_end
 class AuditRepository:
     def __init__(self, db: Database) -> None:
         self._db = db

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hookhub.events import new_id
 from hookhub.paging import Page
-from hookhub.store.engine import Database
+from hookhub.store.engine import Database, runs_to_end
 from hookhub.store.ticket_tables import COUNTER_ID, Ticket, TicketCounter
 from hookhub.tickets.models import Priority, TicketOut
 from hookhub.tickets.states import TicketStatus, transition
@@ -36,6 +36,7 @@ def reference(ref: str) -> ColumnElement[bool] | None:
     return Ticket.id == ref
 
 
+@runs_to_end
 class TicketRepository:
     def __init__(self, db: Database) -> None:
         self._db = db
