@@ -95,6 +95,56 @@ def test_schema_errors_are_capped() -> None:
     assert len(errors) == payload.MAX_LISTED_ERRORS
 
 
+#: Schemas the quick validator takes, each with values on both sides of every keyword.
+AGREEING: list[tuple[dict[str, Any], list[Any]]] = [
+    (SCHEMA, [{"title": "a"}, {"title": ""}, {"title": "a", "priority": 3.0}, {"priority": 1}]),
+    ({"type": "integer"}, [1, 1.0, 1.5, True, 10**30, "1", None]),
+    ({"type": "string", "maxLength": 2}, ["ab", "abc", "é€", "💩💩", "💩💩💩"]),
+    ({"uniqueItems": True}, [[1, 1.0], [1, True], [0, False], [{"a": 1}, {"a": 1.0}]]),
+    ({"enum": [1, "a", None]}, [1.0, True, None, "a", "b"]),
+    ({"unevaluatedProperties": False, "properties": {"a": {}}}, [{"a": 1}, {"b": 1}]),
+    ({"prefixItems": [{"type": "string"}], "items": {"type": "number"}}, [["a", 1], [1, 1]]),
+    ({"if": {"properties": {"a": {"const": 1}}}, "then": {"required": ["b"]}}, [{"a": 1}, {}]),
+    ({"contains": {"type": "string"}, "minContains": 2}, [["a"], ["a", "b"], []]),
+    ({"dependentRequired": {"a": ["b"]}}, [{"a": 1}, {"a": 1, "b": 2}]),
+]
+
+
+@pytest.mark.parametrize(("schema", "values"), AGREEING)
+def test_the_quick_validator_gives_the_full_validators_answers(
+    schema: dict[str, Any], values: list[Any]
+) -> None:
+    validator = payload.compile_schema(schema)
+    assert validator.quick is not None  # otherwise this would compare the full one with itself
+    alone = payload.SchemaValidator(validator.full)
+    for value in values:
+        assert payload.schema_errors(validator, value) == payload.schema_errors(alone, value)
+
+
+@pytest.mark.parametrize(
+    ("schema", "value"),
+    [
+        # The quick validator does exact decimal arithmetic and would take 19.99; the full
+        # one works in floats and refuses it. Endpoints keep the answer they always had.
+        ({"multipleOf": 0.01}, 19.99),
+        # The quick validator does not check formats unless asked; the full one does.
+        ({"format": "email"}, "not-an-email"),
+        ({"properties": {"a": {"format": "email"}}}, {"a": "not-an-email"}),
+    ],
+)
+def test_keywords_the_libraries_judge_differently_go_to_the_full_validator(
+    schema: dict[str, Any], value: Any
+) -> None:
+    errors = payload.schema_errors(payload.compile_schema(schema), value)
+    assert errors
+    assert all(error["path"].startswith("body") for error in errors)
+
+
+def test_a_schema_never_makes_the_quick_validator_fetch_anything() -> None:
+    validator = payload.compile_schema({"$ref": "https://example.com/schema.json"})
+    assert validator.quick is None
+
+
 @pytest.mark.parametrize(
     ("path", "steps"),
     [

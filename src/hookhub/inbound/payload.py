@@ -7,9 +7,11 @@ these only once the raw body's signature is checked.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
+import jsonschema_rs
 import orjson
 from jsonschema import Draft202012Validator
 
@@ -27,6 +29,23 @@ MAX_LISTED_ERRORS = 50
 BODY = "body"
 
 _PATH_STEP = re.compile(r"\.?([A-Za-z0-9_\-]+)|\[(\d+)\]")
+#: Keywords on which the quick validator and the full one may judge a value differently:
+#: regular expressions (ECMA-262 against Python's ``re``), formats (each library checks its
+#: own set), ``multipleOf`` with fractions (exact decimals against floats), references and
+#: declared dialects. A schema using any of them is checked by the full validator alone.
+_FULL_ONLY_KEYWORDS = frozenset(
+    {
+        "format",
+        "pattern",
+        "patternProperties",
+        "multipleOf",
+        "$ref",
+        "$dynamicRef",
+        "$recursiveRef",
+        "$schema",
+        "$vocabulary",
+    }
+)
 
 
 class PayloadError(HookhubError):
@@ -88,22 +107,67 @@ def without_nul(text: str) -> str:
     return text.replace("\x00", "\ufffd") if "\x00" in text else text
 
 
-def compile_schema(schema: dict[str, Any]) -> Draft202012Validator:
+@dataclass(frozen=True)
+class SchemaValidator:
+    """An endpoint's compiled schema: a quick yes for valid values, the full account otherwise.
+
+    ``full`` (the ``jsonschema`` package) judges every value and explains each problem; it
+    walks a valid body in about 45 µs, a tenth of the whole request's cost. ``quick``
+    (``jsonschema-rs``) answers "valid" in under a microsecond; it is only built for schemas
+    whose keywords both libraries judge alike, and only its "valid" is taken: anything else
+    goes to ``full``, so the answer and its errors are the same as with ``full`` alone.
+    """
+
+    full: Draft202012Validator
+    quick: jsonschema_rs.Validator | None = None
+
+
+def compile_schema(schema: dict[str, Any]) -> SchemaValidator:
     """A validator for a schema already checked at creation (``check_schema``)."""
-    return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+    full = Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+    quick = None
+    if not any(key in _FULL_ONLY_KEYWORDS for key in _keys(schema)):
+        try:
+            # Offline: a schema never makes hookhub fetch anything.
+            quick = jsonschema_rs.Draft202012Validator(schema, offline=True)
+        except (ValueError, jsonschema_rs.ValidationError, jsonschema_rs.ReferencingError):
+            quick = None
+    return SchemaValidator(full, quick)
 
 
-def schema_errors(validator: Draft202012Validator, value: Any) -> list[dict[str, str]]:
+def _keys(value: Any) -> Iterator[str]:
+    """Every object key anywhere in ``value`` (property names too: erring on the safe side)."""
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            yield key
+            yield from _keys(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _keys(item)
+
+
+def is_valid_quickly(validator: SchemaValidator, value: Any) -> bool:
+    if validator.quick is None:
+        return False
+    try:
+        return bool(validator.quick.is_valid(value))
+    except (ValueError, TypeError, OverflowError):
+        return False  # a value the quick validator cannot take: the full one decides
+
+
+def schema_errors(validator: SchemaValidator, value: Any) -> list[dict[str, str]]:
     """Every problem with ``value``, as ``{path, message}`` sorted by path (at most a cap)."""
+    if is_valid_quickly(validator, value):
+        return []
     found = []
-    for error in validator.iter_errors(value):
+    for error in validator.full.iter_errors(value):
         path = ".".join([BODY, *(str(part) for part in error.absolute_path)])
         found.append({"path": path, "message": error.message})
     found.sort(key=lambda item: (item["path"], item["message"]))
     return found[:MAX_LISTED_ERRORS]
 
 
-def check_schema(validator: Draft202012Validator, value: Any) -> None:
+def check_schema(validator: SchemaValidator, value: Any) -> None:
     errors = schema_errors(validator, value)
     if errors:
         raise PayloadError(INVALID_PAYLOAD, errors=errors)

@@ -21,7 +21,6 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
-from jsonschema import Draft202012Validator
 from prometheus_client import Counter
 
 from hookhub.batching import GroupCommit
@@ -103,7 +102,7 @@ class Answer:
 @dataclass
 class _Cached:
     endpoint: EndpointRecord
-    validator: Draft202012Validator | None
+    validator: payload.SchemaValidator | None
     loaded_s: float
 
 
@@ -386,7 +385,7 @@ def _parse(
     headers: dict[str, str],
     body: bytes,
     endpoint: EndpointRecord,
-    validator: Draft202012Validator | None,
+    validator: payload.SchemaValidator | None,
 ) -> Any:
     """The body as JSON (``None`` for a bodyless request or a non-JSON type the endpoint takes)."""
     try:
