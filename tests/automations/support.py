@@ -88,6 +88,8 @@ class Toolbox:
         self.registry.register("record", self._record, RecordParams)
         self.registry.register("fail", self._fail, FailParams)
         self.registry.register("slow", self._slow, SlowParams)
+        # The same as "slow", declared safe to run again after a crash.
+        self.registry.register("slow_repeatable", self._slow, SlowParams, repeatable=True)
         self.registry.register("advance", self._advance, AdvanceParams)
         self.registry.register("publish", self._publish, PublishParams)
         self.registry.register("crash", self._crash, CountParams)

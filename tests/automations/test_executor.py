@@ -198,6 +198,36 @@ async def test_stop_cancels_runs_and_leaves_them_for_recovery(
     assert toolbox.recorded() == []
 
 
+async def test_a_repeatable_step_is_not_marked_running_and_runs_again_after_a_stop(
+    make_services: MakeServices, toolbox: Toolbox
+) -> None:
+    services = await make_services()
+    steps = [{"name": "then", "action": "record", "params": {"label": "then"}}]
+    await create(
+        services, [{"name": "wait", "action": "slow_repeatable", "params": {"gate": "r"}}, *steps]
+    )
+    repeatable_id = await trigger(services, {})
+    assert repeatable_id is not None
+    await until(lambda: toolbox.entered == ["r"])
+
+    record = await services.automations.executions.get(repeatable_id)
+    assert record is not None
+    # No write before the attempt: the history shows the step as not started.
+    assert record.steps[0].status == StepStatus.PENDING
+    await services.stop()
+
+    toolbox.gate("r").set()
+    restarted = await make_services()
+    await restarted.automations.executor.drain()
+    record = await restarted.automations.executions.get(repeatable_id)
+    assert record is not None
+    # Resumed, where a step that is not repeatable ends the execution as interrupted (above).
+    assert record.status == ExecutionStatus.COMPLETE
+    assert toolbox.entered == ["r", "r"]
+    assert record.steps[0].attempts == 1
+    assert toolbox.recorded() == [{"label": "then", "value": None}]
+
+
 async def test_a_write_after_losing_the_lease_is_refused(
     make_services: MakeServices, clock: ManualClock
 ) -> None:

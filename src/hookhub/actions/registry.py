@@ -14,6 +14,9 @@ Contract:
 - Every run, refused or not, is written to the audit log (``action.run``: who, which action,
   request and execution ids, ok, error, duration); never the parameters or the result, which
   may hold secrets (an ``Authorization`` header of ``http_request``).
+- An action registered ``repeatable=True`` has no effect that running it again would repeat
+  (``ping``, a log line): the runner does not store its step as ``running`` before each
+  attempt, so one write fewer per run; after a crash such a step is simply run again.
 - Handlers take ``(params, context, call)``: the validated model, the shared
   :class:`ActionContext` (services an action may use) and the :class:`ActionCall` (who runs it,
   for which request or execution).
@@ -102,6 +105,8 @@ class Action:
     name: str
     handler: Handler
     params_model: type[BaseModel]
+    #: Running it twice does nothing a single run would not (see the module's contract).
+    repeatable: bool = False
 
 
 def json_problem(value: Any, path: str = "result", depth: int = 0) -> str | None:
@@ -142,14 +147,26 @@ class ActionRegistry:
         #: each added; loading one again is a no-op (see :mod:`hookhub.actions.plugins`).
         self.plugins: dict[str, list[str]] = {}
 
-    def register(self, name: str, handler: Handler, params_model: type[BaseModel]) -> None:
+    def register(
+        self,
+        name: str,
+        handler: Handler,
+        params_model: type[BaseModel],
+        *,
+        repeatable: bool = False,
+    ) -> None:
         if name in self._actions:
             raise ValueError(f"action {name!r} is already registered")
-        self._actions[name] = Action(name, handler, params_model)
+        self._actions[name] = Action(name, handler, params_model, repeatable)
 
     def registered(self) -> dict[str, Action]:
         """Every registered action by name (a copy)."""
         return dict(self._actions)
+
+    def is_repeatable(self, name: str) -> bool:
+        """Whether the action may run again after a crash; False for an unknown one."""
+        action = self._actions.get(name)
+        return action is not None and action.repeatable
 
     def get(self, name: str) -> Action:
         action = self._actions.get(name)

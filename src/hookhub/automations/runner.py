@@ -12,6 +12,8 @@ Contract:
   are marked ``skipped`` and never run.
 - Before an attempt starts, the step is stored as ``running``; so after a crash, a step found
   ``running`` may have taken effect, and is not repeated (see :meth:`Runner.fail_interrupted`).
+  A step whose action is repeatable (``ping``, ``notification``) skips that write: after a
+  crash it is found as it was before, and simply runs again.
 - Every write names this process as the owner; when another process has taken the execution
   over, the write fails and :class:`LeaseLost` ends the run here without touching history.
 - Writes of concurrent runs share commits (see :mod:`hookhub.batching`), each still
@@ -179,10 +181,12 @@ class Runner:
         step.status = step_transition(step.status, StepStatus.RUNNING)
         step.started_at = self._clock()
         policy = spec.retries or RetryPolicy()
+        mark_in_flight = not self._registry.is_repeatable(spec.action)
         error = ""
         for attempt in range(1, policy.max_attempts + 1):
             step.attempts = attempt
-            await self._save(execution_id, steps)
+            if mark_in_flight:
+                await self._save(execution_id, steps)
             result, error, retryable = await self._attempt(spec, context, call)
             if not error:
                 data, size = json_data(result)

@@ -39,4 +39,4 @@ async def notification(
 
 
 def register(registry: ActionRegistry) -> None:
-    registry.register(NAME, notification, NotificationParams)
+    registry.register(NAME, notification, NotificationParams, repeatable=True)

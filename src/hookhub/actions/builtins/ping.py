@@ -23,4 +23,4 @@ async def ping(params: PingParams, context: ActionContext, call: ActionCall) -> 
 
 
 def register(registry: ActionRegistry) -> None:
-    registry.register(NAME, ping, PingParams)
+    registry.register(NAME, ping, PingParams, repeatable=True)
