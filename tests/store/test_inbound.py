@@ -210,6 +210,33 @@ async def test_executions_are_stored_with_their_request_unless_it_is_a_duplicate
     }
 
 
+async def test_repeats_in_a_later_batch_name_each_holder_and_its_execution(
+    db: Database,
+) -> None:
+    endpoint_id = await endpoint(db)
+    repository = RequestRepository(db)
+    rows = [[row] for row in await execution_rows(db, 5)]
+    one, two = request(endpoint_id, "d1", executions=rows[0]), request(endpoint_id, "d2")
+    await repository.record([one])
+    await repository.record([two])
+
+    batch = [
+        request(endpoint_id, "d2", executions=rows[1]),
+        request(endpoint_id, "d3", executions=rows[2]),
+        request(endpoint_id, "d1", executions=rows[3]),
+        request(endpoint_id, "d3", executions=rows[4]),
+    ]
+    results = await repository.record(batch)
+
+    assert [(r.verdict, r.original_request_id, r.original_execution_id) for r in results] == [
+        (Verdict.DUPLICATE, two.row["id"], None),  # its holder started nothing
+        (Verdict.ACCEPTED, None, None),
+        (Verdict.DUPLICATE, one.row["id"], rows[0][0]["id"]),
+        (Verdict.DUPLICATE, batch[1].row["id"], rows[2][0]["id"]),  # held within the batch
+    ]
+    assert await stored_execution_ids(db) == {rows[0][0]["id"], rows[2][0]["id"]}
+
+
 async def test_a_request_whose_executions_cannot_be_stored_is_not_stored_or_claimed(
     db: Database,
 ) -> None:

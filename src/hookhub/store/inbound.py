@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Table, delete, func, insert, select, update
+from sqlalchemy import ColumnElement, Table, bindparam, delete, func, insert, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -145,7 +145,9 @@ class RequestRepository:
         ``execution_id``. The pair is the table's primary key, so two concurrent claims of one
         id cannot both succeed, whichever process makes them. New ids (the usual case) are
         claimed in one statement for the whole batch, the requests stored in another, and
-        their executions in a third: a request is never stored accepted without them.
+        their executions in a third: a request is never stored accepted without them. The ids
+        already held (repeats) are read in one more statement, with the execution each holder
+        started; only a claim that has expired or was let go goes through :func:`_claim`.
         """
         async with self._db.transaction() as connection:
             rows = [dict(item.row) for item in items]
@@ -155,26 +157,39 @@ class RequestRepository:
                 if item.dedupe_window_s is not None and row.get("delivery_id")
             ]
             won = await _claim_new(connection, claiming)
+            held = await _holders(
+                connection,
+                [
+                    (row["endpoint_id"], row["delivery_id"])
+                    for row, _window_s in claiming
+                    if won.get((row["endpoint_id"], row["delivery_id"])) != row["id"]
+                ],
+            )
             results = []
             executions: list[dict[str, Any]] = []
             batch = {row["id"]: row for row in rows}
             for row, item in zip(rows, items, strict=True):
                 recorded = Recorded(Verdict(row["verdict"]))
                 delivery_id: str | None = row.get("delivery_id")
-                claimed = won.get((row["endpoint_id"], delivery_id or ""))
-                if item.dedupe_window_s is not None and delivery_id and claimed != row["id"]:
-                    holder = await _claim(connection, row, item.dedupe_window_s)
-                    if holder is not None:
-                        earlier = batch.get(holder)  # claimed in this batch: not stored yet
-                        execution_id = (
-                            earlier["execution_id"]
-                            if earlier is not None
-                            else await connection.scalar(
+                key = (row["endpoint_id"], delivery_id or "")
+                if item.dedupe_window_s is not None and delivery_id and won.get(key) != row["id"]:
+                    holding = held.get(key)
+                    if holding is not None and holding.expires_at > row["received_at"]:
+                        holder: str | None = holding.request_id
+                        execution_id = holding.execution_id
+                    else:  # expired, or let go since: settled by a claim of its own
+                        holder = await _claim(connection, row, item.dedupe_window_s)
+                        execution_id = None
+                        if holder is not None:
+                            execution_id = await connection.scalar(
                                 select(InboundRequest.execution_id).where(
                                     InboundRequest.id == holder
                                 )
                             )
-                        )
+                    if holder is not None:
+                        earlier = batch.get(holder)  # claimed in this batch: not stored yet
+                        if earlier is not None:
+                            execution_id = earlier["execution_id"]
                         recorded = Recorded(Verdict.DUPLICATE, holder, execution_id)
                         row.update(
                             verdict=Verdict.DUPLICATE,
@@ -237,6 +252,46 @@ class RequestRepository:
             if row is None or row.endpoint_id != endpoint_id:
                 return None
             return _request(row), row.trigger
+
+
+@dataclass(frozen=True)
+class _Holding:
+    request_id: str
+    expires_at: datetime
+    #: The execution the holding request started (None while it is in the same batch).
+    execution_id: str | None
+
+
+_HOLDERS = (
+    select(
+        DEDUPE_KEYS.c.endpoint_id,
+        DEDUPE_KEYS.c.delivery_id,
+        DEDUPE_KEYS.c.request_id,
+        DEDUPE_KEYS.c.expires_at,
+        REQUESTS.c.execution_id,
+    )
+    .select_from(DEDUPE_KEYS.outerjoin(REQUESTS, REQUESTS.c.id == DEDUPE_KEYS.c.request_id))
+    .where(
+        tuple_(DEDUPE_KEYS.c.endpoint_id, DEDUPE_KEYS.c.delivery_id).in_(
+            bindparam("keys", expanding=True)
+        )
+    )
+)
+
+
+async def _holders(
+    connection: AsyncConnection, keys: list[tuple[str, str]]
+) -> dict[tuple[str, str], _Holding]:
+    """Who holds each of these delivery ids now, in one statement."""
+    if not keys:
+        return {}
+    found = await connection.execute(_HOLDERS, {"keys": sorted(set(keys))})
+    return {
+        (row.endpoint_id, row.delivery_id): _Holding(
+            row.request_id, row.expires_at, row.execution_id
+        )
+        for row in found
+    }
 
 
 #: Rounds of insert / take over / read a claim may need when other requests race for the id.
