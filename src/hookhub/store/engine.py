@@ -42,6 +42,8 @@ class Database:
     session while it holds another (on SQLite the pool has one connection, so that would wait
     for itself until the pool times out). Driver errors that
     mean "the database is not reachable" become :class:`StoreError` at this boundary.
+    Repository calls run through :meth:`run_to_end` (the :func:`runs_to_end` decorator), so a
+    cancellation never cuts a transaction inside the driver.
     """
 
     def __init__(self, url: str) -> None:
