@@ -47,3 +47,26 @@ def test_http_client_request_lines_never_reach_the_log() -> None:
     finally:
         root.handlers.clear()
         structlog.reset_defaults()
+
+
+def test_lines_below_the_level_are_dropped_and_a_level_set_later_applies() -> None:
+    # Loggers are cached on first use; the level they obey is the one in force at each call,
+    # so a process that logs quietly first (a one-shot command) and then at info still logs.
+    log = structlog.get_logger("test.levels")
+    configure_logging("warning", "json")
+    buffer = io.StringIO()
+    root = logging.getLogger()
+    root.handlers[0].setStream(buffer)  # type: ignore[attr-defined]
+    try:
+        log.info("quiet.info")
+        log.warning("quiet.warning")
+        configure_logging("info", "json")
+        root.handlers[0].setStream(buffer)  # type: ignore[attr-defined]
+        log.info("loud.info")
+        lines = buffer.getvalue()
+        assert "quiet.info" not in lines
+        assert "quiet.warning" in lines
+        assert "loud.info" in lines
+    finally:
+        root.handlers.clear()
+        structlog.reset_defaults()
