@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import text
 
 from hookhub.batching import GroupCommit
+from hookhub.errors import StoreError
 from hookhub.store.engine import Database
 
 
@@ -71,3 +72,30 @@ async def test_closing_gives_up_on_a_write_that_does_not_end() -> None:
     await commits.close(timeout_s=0.01)
     with pytest.raises(asyncio.CancelledError):
         await waiting
+
+
+async def test_a_write_submitted_while_closing_is_refused_and_closing_still_ends() -> None:
+    release = asyncio.Event()
+    written: list[int] = []
+
+    async def write(items: list[int]) -> list[int]:
+        await release.wait()
+        written.extend(items)
+        return items
+
+    commits: GroupCommit[int, int] = GroupCommit(write, name="test-writer")
+    first = asyncio.create_task(commits.submit(1))
+    await asyncio.sleep(0)  # the writer has taken the first item and waits in its write
+    closing = asyncio.create_task(commits.close(timeout_s=60))
+    await asyncio.sleep(0)
+    with pytest.raises(StoreError):
+        await commits.submit(2)
+    release.set()
+    # A deadline for the close, not a timing claim: a second writer started by the late
+    # submit took the stop marker, and the first then waited out the whole 60 s.
+    await asyncio.wait_for(closing, 10)
+    assert await first == 1
+    assert written == [1]
+    # Closed, the writer starts again on the next submit (services stopped and started).
+    assert await commits.submit(3) == 3
+    await commits.close()

@@ -12,6 +12,8 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
+from hookhub.errors import StoreError
+
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -44,12 +46,17 @@ class GroupCommit(Generic[T, R]):
         self._max_batch = max_batch
         self._queue: asyncio.Queue[tuple[T, asyncio.Future[R]] | None] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
+        self._closing = False
 
     async def submit(self, item: T) -> R:
         """Queue ``item`` and wait for its commit; its result, or what ``write`` raised for it.
 
         A caller cancelled while waiting does not take its item back: it may still be written.
+        While :meth:`close` runs, nothing is taken: :class:`StoreError` (a second writer
+        started then would race the first for the queue and its stop marker).
         """
+        if self._closing:
+            raise StoreError(f"{self._name} is stopping; the write was not taken")
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._run(), name=self._name)
         done: asyncio.Future[R] = asyncio.get_running_loop().create_future()
@@ -63,16 +70,20 @@ class GroupCommit(Generic[T, R]):
         the items still queued are cancelled (their callers get ``CancelledError``).
         """
         task, self._task = self._task, None
-        if task is not None and not task.done():
-            self._queue.put_nowait(None)  # the writer stops when it reaches this
-            finished, _ = await asyncio.wait([task], timeout=timeout_s)
-            if not finished:
-                task.cancel()
-                await asyncio.wait([task])
-        while not self._queue.empty():
-            entry = self._queue.get_nowait()
-            if entry is not None and not entry[1].done():
-                entry[1].cancel()
+        self._closing = True
+        try:
+            if task is not None and not task.done():
+                self._queue.put_nowait(None)  # the writer stops when it reaches this
+                finished, _ = await asyncio.wait([task], timeout=timeout_s)
+                if not finished:
+                    task.cancel()
+                    await asyncio.wait([task])
+            while not self._queue.empty():
+                entry = self._queue.get_nowait()
+                if entry is not None and not entry[1].done():
+                    entry[1].cancel()
+        finally:
+            self._closing = False
 
     async def _run(self) -> None:
         while True:
