@@ -57,14 +57,19 @@ async def entries(db: Database) -> list[str]:
         return list((await connection.scalars(text("SELECT action FROM audit_log"))).all())
 
 
+async def cancel_while_writing(db: Database, action: str) -> None:
+    """Start an audit write (held up by a lock), cancel its caller mid-driver, see it raise."""
+    caller = asyncio.create_task(AuditRepository(db).add(actor="t", action=action, now=NOW))
+    await wait_until_in_the_driver(db)
+    caller.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await caller
+
+
 async def test_a_cancelled_caller_stops_waiting_and_its_write_still_commits(db: Database) -> None:
     audit = AuditRepository(db)
     async with audit_log_locked(db):
-        caller = asyncio.create_task(audit.add(actor="t", action="cancelled.caller", now=NOW))
-        await wait_until_in_the_driver(db)
-        caller.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await caller
+        await cancel_while_writing(db, "cancelled.caller")
     # Cut mid-statement, SQLAlchemy would have thrown the connection away and rolled the write
     # back (on SQLite, sometimes leaving the file locked for every later write).
     await audit.add(actor="t", action="later.write", now=NOW)
@@ -74,13 +79,8 @@ async def test_a_cancelled_caller_stops_waiting_and_its_write_still_commits(db: 
 async def test_closing_the_database_waits_for_a_call_its_caller_left(database_url: str) -> None:
     db = Database(database_url)
     await upgrade(db)
-    audit = AuditRepository(db)
     async with audit_log_locked(db):
-        caller = asyncio.create_task(audit.add(actor="t", action="left.behind", now=NOW))
-        await wait_until_in_the_driver(db)
-        caller.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await caller
+        await cancel_while_writing(db, "left.behind")
         closing = asyncio.create_task(db.close())
         await asyncio.sleep(0.1)
         assert not closing.done()  # still waiting for the insert the lock holds up

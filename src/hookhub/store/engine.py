@@ -130,7 +130,8 @@ def runs_to_end(repository: RepositoryT) -> RepositoryT:
     """Class decorator: every public coroutine method runs through :meth:`Database.run_to_end`.
 
     The class keeps its database as ``self._db``. Applied to each repository, so a method added
-    later is covered without anyone remembering to.
+    later is covered without anyone remembering to. A public method that needs another one's
+    work calls a private helper, not the wrapped method (which would start a second task).
     """
     for name, method in list(vars(repository).items()):
         if not name.startswith("_") and inspect.iscoroutinefunction(method):

@@ -37,7 +37,7 @@ class EventRepository:
 
     async def add(self, event: Event, *, request_id: str | None = None) -> StoredEvent:
         """Store the event and a pending delivery per matching webhook, in one transaction."""
-        [stored] = await self.add_many([NewEvent(event, request_id)])
+        [stored] = await self._add_many([NewEvent(event, request_id)])
         return stored
 
     async def add_many(self, items: Sequence[NewEvent]) -> list[StoredEvent]:
@@ -46,6 +46,10 @@ class EventRepository:
         An item's ``handoff`` (the local dispatcher) may take its deliveries to send them
         without a claim.
         """
+        return await self._add_many(items)
+
+    async def _add_many(self, items: Sequence[NewEvent]) -> list[StoredEvent]:
+        # Unwrapped: called from ``add``, which already runs to its end (``runs_to_end``).
         async with self._db.transaction() as connection:
             return await store_events(connection, items)
 
@@ -131,11 +135,15 @@ class AuditRepository:
             request_id=request_id,
             details=details,
         )
-        await self.add_many([record])
+        await self._add_many([record])
         return record
 
     async def add_many(self, records: Sequence[AuditRecord]) -> list[AuditRecord]:
         """Store the entries in one transaction; they are returned as given."""
+        return await self._add_many(records)
+
+    async def _add_many(self, records: Sequence[AuditRecord]) -> list[AuditRecord]:
+        # Unwrapped: called from ``add``, which already runs to its end (``runs_to_end``).
         rows = [
             {
                 "id": record.id,
