@@ -31,6 +31,7 @@ from hookhub.errors import ConflictError
 from hookhub.events import new_id
 from hookhub.paging import Page
 from hookhub.store.automation_tables import Automation, AutomationExecution
+from hookhub.store.bulk import DIRECT_DIALECT, Bulk
 from hookhub.store.engine import Database, runs_to_end
 from hookhub.store.models import Base, EventRecord
 
@@ -41,12 +42,14 @@ HELD_IDS = "held_ids"
 # Statements built once, so SQLAlchemy finds their compiled form without rebuilding its cache
 # key. A write to a running execution while its owner holds it sets the columns named by the
 # other parameters it is executed with.
-_INSERT = insert(_EXECUTIONS)
+#: Rows made by :func:`prepare`, a batch at a time.
+INSERT_EXECUTIONS = Bulk(insert(_EXECUTIONS))
 _UPDATE_HELD = update(_EXECUTIONS).where(
     _EXECUTIONS.c.id == bindparam(HELD_ID),
     _EXECUTIONS.c.owner == bindparam(HELD_OWNER),
     _EXECUTIONS.c.status == ExecutionStatus.RUNNING,
 )
+_WRITE_HELD = Bulk(_UPDATE_HELD)
 #: The owners of those of some executions still running, locked (on PostgreSQL) until the
 #: transaction ends, so that the writes to them that follow apply to exactly these.
 _HELD = (
@@ -94,6 +97,10 @@ class NewExecution:
     status: ExecutionStatus = ExecutionStatus.RUNNING
     error: str | None = None
     steps: list[Step] | None = None
+
+
+class _ShortCount(Exception):
+    """A batch of writes changed fewer executions than it wrote to: one was no longer held."""
 
 
 @dataclass(frozen=True)
@@ -267,7 +274,7 @@ class ExecutionRepository:
         if not rows:
             return
         async with self._db.transaction() as connection:
-            await connection.execute(_INSERT, list(rows))
+            await INSERT_EXECUTIONS.run(connection, rows)
 
     async def get(self, execution_id: str) -> ExecutionRecord | None:
         async with self._db.session() as session:
@@ -334,29 +341,41 @@ class ExecutionRepository:
         """Apply writes to running executions in one transaction; whether each was applied.
 
         Each write is applied only while its ``owner`` holds the execution and it is running,
-        so one lost lease refuses that write alone. The executions still held are read (and
-        locked, on PostgreSQL) first; the writes to them then go out as one statement per set
-        of columns written, rather than one each (on SQLite, each statement is several trips
-        to the driver's thread).
+        so one lost lease refuses that write alone. The writes go out as one statement per set
+        of columns written, rather than one each (on SQLite, each statement is a trip to the
+        driver's thread). The executions still held are read (and locked, on PostgreSQL)
+        first, except on SQLite: it takes one writer at a time and counts the rows a statement
+        changed, so the writes go out at once, and only when the count falls short (a lease
+        lost, which is rare) is the batch undone and written again after the read.
         """
         if not items:
             return []
+        try:
+            return await self._update_held(items, read_first=False)
+        except _ShortCount:
+            return await self._update_held(items, read_first=True)
+
+    async def _update_held(self, items: Sequence[HeldUpdate], *, read_first: bool) -> list[bool]:
         async with self._db.transaction() as connection:
             if len(items) == 1 or len({item.execution_id for item in items}) < len(items):
                 # Two writes to one execution go in order, one statement each.
                 return [await _update_one(connection, item) for item in items]
-            found = await connection.execute(_HELD, {HELD_IDS: [i.execution_id for i in items]})
-            owners: dict[str, str | None] = {row.id: row.owner for row in found}
-            applied = [owners.get(item.execution_id) == item.owner for item in items]
+            read = read_first or connection.dialect.name != DIRECT_DIALECT
+            if not read:
+                applied = [True] * len(items)
+            else:
+                found = await connection.execute(_HELD, {HELD_IDS: [i.execution_id for i in items]})
+                owners: dict[str, str | None] = {row.id: row.owner for row in found}
+                applied = [owners.get(item.execution_id) == item.owner for item in items]
             shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
             for item, is_held in zip(items, applied, strict=True):
                 if is_held:
                     shapes.setdefault(tuple(item.values), []).append(_held_parameters(item))
             for parameters in shapes.values():
-                result = await connection.execute(_UPDATE_HELD, parameters)
-                if connection.dialect.supports_sane_multi_rowcount and result.rowcount != len(
-                    parameters
-                ):
+                changed = await _WRITE_HELD.run(connection, parameters)
+                if changed is not None and changed != len(parameters):
+                    if not read:
+                        raise _ShortCount  # undone, and written again after the read
                     # Held when read and not when written: another process wrote between the
                     # two (the lock rules that out on PostgreSQL). Undone; the group commit
                     # then writes the items one by one.

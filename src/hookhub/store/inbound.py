@@ -17,6 +17,7 @@ from hookhub.events import new_id
 from hookhub.inbound.models import EndpointRecord, ManagedBy, RequestOut, Verdict
 from hookhub.paging import Page
 from hookhub.store.automation_tables import AutomationExecution
+from hookhub.store.bulk import Bulk
 from hookhub.store.engine import Database, runs_to_end
 from hookhub.store.inbound_tables import InboundDedupeKey, InboundEndpoint, InboundRequest
 
@@ -27,8 +28,8 @@ REQUESTS = cast(Table, InboundRequest.__table__)
 DEDUPE_KEYS = cast(Table, InboundDedupeKey.__table__)
 EXECUTIONS = cast(Table, AutomationExecution.__table__)
 #: Built once, so SQLAlchemy finds their compiled form without rebuilding its cache key.
-INSERT_REQUESTS = insert(REQUESTS)
-INSERT_EXECUTIONS = insert(EXECUTIONS)
+INSERT_REQUESTS = Bulk(insert(REQUESTS))
+INSERT_EXECUTIONS = Bulk(insert(EXECUTIONS))
 
 
 @runs_to_end
@@ -200,9 +201,8 @@ class RequestRepository:
                 if recorded.verdict is not Verdict.DUPLICATE:
                     executions.extend(item.executions)
                 results.append(recorded)
-            await connection.execute(INSERT_REQUESTS, rows)
-            if executions:
-                await connection.execute(INSERT_EXECUTIONS, executions)
+            await INSERT_REQUESTS.run(connection, rows)
+            await INSERT_EXECUTIONS.run(connection, executions)
             return results
 
     async def release(self, endpoint_id: str, delivery_id: str, request_id: str) -> None:

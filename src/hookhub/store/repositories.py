@@ -15,6 +15,7 @@ from sqlalchemy import ColumnElement, Table, func, insert, select, update
 from hookhub.audit import AuditRecord, new_record
 from hookhub.events import Event, new_id
 from hookhub.paging import Page
+from hookhub.store.bulk import Bulk
 from hookhub.store.engine import Database, runs_to_end
 from hookhub.store.models import ApiToken, AuditEntry, EventRecord
 from hookhub.store.queue import NewEvent, StoredEvent, store_events
@@ -25,7 +26,7 @@ TOKEN_TOUCH_INTERVAL = timedelta(minutes=5)
 
 AUDIT_LOG = cast(Table, AuditEntry.__table__)
 #: Built once, so SQLAlchemy finds its compiled form without rebuilding its cache key.
-INSERT_AUDIT_LOG = insert(AUDIT_LOG)
+INSERT_AUDIT_LOG = Bulk(insert(AUDIT_LOG))
 RowT = TypeVar("RowT", EventRecord, AuditEntry)
 ItemT = TypeVar("ItemT")
 
@@ -157,7 +158,7 @@ class AuditRepository:
             for record in records
         ]
         async with self._db.transaction() as connection:
-            await connection.execute(INSERT_AUDIT_LOG, rows)
+            await INSERT_AUDIT_LOG.run(connection, rows)
         return list(records)
 
     async def list(self, *, action: str | None, limit: int, offset: int) -> Page[AuditRecord]:

@@ -1,0 +1,116 @@
+"""One statement run with many parameter sets, on SQLite in one call into the driver's thread.
+
+The hot paths write a batch of rows per transaction (a group commit's worth of incoming
+requests, executions, audit entries). Run through SQLAlchemy on aiosqlite, each such statement
+is four calls into the driver's thread (open a cursor, execute, close it, and the fetch of a
+result that has none), each call a thread hand-off that cost about 80 µs of CPU on the 2-core
+benchmark machine, and every parameter set goes through SQLAlchemy's execution context. Here,
+on SQLite, the statement is compiled once per dialect, the rows are converted with the very
+bind processors SQLAlchemy would use (so the stored values are the same bytes), and aiosqlite
+runs them in one call, in the caller's transaction. Measured on executions (16 rows a batch):
+about 38 µs a row instead of 60.
+
+Other databases get the statement through SQLAlchemy unchanged (asyncpg already sends a batch
+in one round trip). Driver errors reach the caller as SQLAlchemy's exceptions, as they would
+have through SQLAlchemy, so ``IntegrityError`` and the store's "unreachable" mapping still apply.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.dml import Insert, Update
+
+from hookhub.errors import StoreError
+
+#: The dialect whose driver gets the rows directly.
+DIRECT_DIALECT = "sqlite"
+
+
+_Convert = Callable[[Any], Any]
+
+
+@dataclass(frozen=True)
+class _Parameter:
+    name: str
+    convert: _Convert | None
+    #: Set for a value fixed in the statement (``status == 'running'``), already converted.
+    fixed: bool = False
+    value: Any = None
+
+    def of(self, row: Mapping[str, Any]) -> Any:
+        if self.fixed:
+            return self.value
+        value = row[self.name]
+        return value if self.convert is None else self.convert(value)
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    sql: str
+    #: In the order of the statement's placeholders.
+    parameters: tuple[_Parameter, ...]
+
+
+class Bulk:
+    """``statement``, run once per row of a batch whose rows all have the same keys.
+
+    The keys name the statement's parameters: the columns an insert or an update sets, and an
+    update's own bind parameters. :meth:`run` executes it inside the caller's transaction and
+    returns how many rows it changed in all (on SQLite, exact; elsewhere, what the driver
+    reports).
+    """
+
+    def __init__(self, statement: Insert | Update) -> None:
+        self._statement = statement
+        self._compiled: dict[tuple[str, tuple[str, ...]], _Compiled] = {}
+
+    async def run(
+        self, connection: AsyncConnection, rows: Sequence[Mapping[str, Any]]
+    ) -> int | None:
+        if not rows:
+            return 0
+        dialect = connection.dialect
+        if dialect.name != DIRECT_DIALECT:
+            result = await connection.execute(self._statement, list(rows))
+            counted = dialect.supports_sane_multi_rowcount or len(rows) == 1
+            return int(result.rowcount) if counted else None
+        keys = tuple(rows[0])
+        compiled = self._compiled.get((dialect.name, keys)) or self._compile(dialect, keys)
+        values = [tuple(parameter.of(row) for parameter in compiled.parameters) for row in rows]
+        driver = (await connection.get_raw_connection()).driver_connection
+        if driver is None:
+            raise StoreError("the database connection is closed")
+        try:
+            cursor = await driver.executemany(compiled.sql, values)
+        except sqlite3.Error as exc:
+            raise DBAPIError.instance(
+                compiled.sql, values, exc, sqlite3.Error, dialect=dialect
+            ) from exc
+        return int(cursor.rowcount)
+
+    def _compile(self, dialect: Dialect, keys: tuple[str, ...]) -> _Compiled:
+        compiled = self._statement.compile(dialect=dialect, column_keys=list(keys))
+        names = compiled.positiontup
+        if names is None:
+            raise TypeError(f"{dialect.name} does not take positional parameters")
+        parameters = []
+        for name in names:
+            bind = compiled.binds[name]
+            convert = bind.type.dialect_impl(dialect).bind_processor(dialect)
+            if name in keys:
+                parameters.append(_Parameter(name, convert))
+            elif bind.callable is None and bind.value is not None:
+                value = bind.value if convert is None else convert(bind.value)
+                parameters.append(_Parameter(name, None, fixed=True, value=value))
+            else:  # a column default, say: SQLAlchemy would compute it, this does not
+                raise TypeError(f"no value for parameter {name!r} of {self._statement}")
+        found = _Compiled(str(compiled), tuple(parameters))
+        self._compiled[(dialect.name, keys)] = found
+        return found
