@@ -99,3 +99,28 @@ async def test_a_write_submitted_while_closing_is_refused_and_closing_still_ends
     # Closed, the writer starts again on the next submit (services stopped and started).
     assert await commits.submit(3) == 3
     await commits.close()
+
+
+async def test_items_queued_without_waiting_are_written_in_order_and_settle_their_futures() -> None:
+    written: list[list[int]] = []
+    gate = asyncio.Event()
+
+    async def write(items: list[int]) -> list[int]:
+        await gate.wait()
+        written.append(items)
+        if 3 in items:
+            raise StoreError("refused")
+        return [item * 10 for item in items]
+
+    commits: GroupCommit[int, int] = GroupCommit(write, name="test-writer")
+    first = commits.enqueue(1)
+    await asyncio.sleep(0)  # the writer takes the first item and waits in its write
+    rest = [commits.enqueue(item) for item in (2, 3, 4)]
+    gate.set()
+    results = await asyncio.gather(first, *rest, return_exceptions=True)
+
+    assert results[:2] == [10, 20] and results[3] == 40
+    assert isinstance(results[2], StoreError)
+    # One batch of what queued behind the first write, then, after its failure, one by one.
+    assert written == [[1], [2, 3, 4], [2], [3], [4]]
+    await commits.close()

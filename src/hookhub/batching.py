@@ -55,13 +55,22 @@ class GroupCommit(Generic[T, R]):
         While :meth:`close` runs, nothing is taken: :class:`StoreError` (a second writer
         started then would race the first for the queue and its stop marker).
         """
+        return await self.enqueue(item)
+
+    def enqueue(self, item: T) -> asyncio.Future[R]:
+        """Queue ``item`` without waiting: the future settles once it is committed (or not).
+
+        Items are written in the order they were queued, so an item queued before another is
+        committed in the same transaction or an earlier one. Whoever enqueues owns the future
+        and must look at its outcome (a callback), or a failure goes unseen.
+        """
         if self._closing:
             raise StoreError(f"{self._name} is stopping; the write was not taken")
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._run(), name=self._name)
         done: asyncio.Future[R] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait((item, done))
-        return await done
+        return done
 
     async def close(self, timeout_s: float = CLOSE_TIMEOUT_S) -> None:
         """Write what was submitted before, then stop the writer.

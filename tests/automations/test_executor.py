@@ -258,9 +258,11 @@ async def test_runs_share_commits_and_a_lost_lease_stops_only_its_own_run(
     batches: list[int] = []
     update_held = ExecutionRepository.update_held
 
-    async def counted(self: ExecutionRepository, items: Sequence[HeldUpdate]) -> list[bool]:
+    async def counted(
+        self: ExecutionRepository, items: Sequence[HeldUpdate], **options: Any
+    ) -> list[bool]:
         batches.append(len(items))
-        return await update_held(self, items)
+        return await update_held(self, items, **options)
 
     monkeypatch.setattr(ExecutionRepository, "update_held", counted)
     services = await make_services()

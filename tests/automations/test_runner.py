@@ -4,14 +4,17 @@ earlier results, retries wait by the injected clock, failures stop the run, hist
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytest
+import structlog
 
 from hookhub.actions import ActionCall
 from hookhub.automations.models import AutomationCreate
+from hookhub.automations.repository import ExecutionRepository, HeldUpdate
 from hookhub.automations.states import ExecutionStatus, StepStatus
+from hookhub.errors import StoreError
 from hookhub.services import Services
 from tests.automations.conftest import MakeServices
 from tests.automations.support import FakeSleep, ManualClock, Toolbox
@@ -452,3 +455,66 @@ async def test_the_trigger_may_hold_http_mappings_and_datetimes(
     assert record.status == ExecutionStatus.COMPLETE
     assert toolbox.recorded() == [{"label": "support 2", "value": "2030-01-02T03:04:06Z"}]
     assert record.trigger["headers"] == {"x-team": "support"}
+
+
+async def test_audit_entries_are_committed_with_the_write_that_ends_their_step(
+    make_services: MakeServices, toolbox: Toolbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writes: list[tuple[list[str], list[Any]]] = []
+    update_held = ExecutionRepository.update_held
+
+    async def seen(
+        self: ExecutionRepository, items: Sequence[HeldUpdate], **options: Any
+    ) -> list[bool]:
+        entries = options.get("audit", ())
+        writes.append(([item.values.get("status", "progress") for item in items], entries))
+        return await update_held(self, items, **options)
+
+    monkeypatch.setattr(ExecutionRepository, "update_held", seen)
+    services = await make_services()
+    await create(services, [{"name": "one", "action": "record", "params": {"label": "x"}}])
+
+    execution_id = await trigger(services, {})
+    assert execution_id is not None
+    record = await finished(services, execution_id)
+
+    assert record.status == ExecutionStatus.COMPLETE
+    # The step's entry went out in the transaction that ended the execution, or before it:
+    # never after, so a run found complete has its audit entry.
+    ending = next(i for i, (statuses, _) in enumerate(writes) if "complete" in statuses)
+    audited = [entry for _, entries in writes[: ending + 1] for entry in entries]
+    assert [(entry.target, entry.details["execution_id"]) for entry in audited] == [
+        ("record", execution_id)
+    ]
+    page = await services.audit.list(action="action.run", limit=50, offset=0)
+    assert [entry.id for entry in page.items] == [audited[0].id]
+
+
+async def test_an_audit_entry_that_cannot_be_stored_is_logged_and_the_run_completes(
+    make_services: MakeServices, toolbox: Toolbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    update_held = ExecutionRepository.update_held
+
+    async def no_audit(
+        self: ExecutionRepository, items: Sequence[HeldUpdate], **options: Any
+    ) -> list[bool]:
+        if options.get("audit"):
+            raise StoreError("the database is unreachable")
+        return await update_held(self, items, **options)
+
+    monkeypatch.setattr(ExecutionRepository, "update_held", no_audit)
+    services = await make_services()
+    await create(services, [{"name": "one", "action": "record", "params": {"label": "x"}}])
+
+    with structlog.testing.capture_logs() as logs:
+        execution_id = await trigger(services, {})
+        assert execution_id is not None
+        record = await finished(services, execution_id)
+
+    assert record.status == ExecutionStatus.COMPLETE
+    assert toolbox.recorded() == [{"label": "x", "value": None}]
+    [failed] = [entry for entry in logs if entry["event"] == "action.audit_failed"]
+    assert (failed["action"], failed["details"]["execution_id"]) == ("record", execution_id)
+    assert failed["error"] == "StoreError"
+    page = await services.audit.list(action="action.run", limit=50, offset=0)
+    assert page.items == []

@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from hookhub.config import Settings
     from hookhub.outbound.ssrf import UrlGuard
     from hookhub.realtime.service import RealtimeService
-    from hookhub.services.audit import AuditLog
+    from hookhub.services.audit import AuditWriter
     from hookhub.services.events import EventPublisher
     from hookhub.tickets.service import TicketService
 
@@ -84,7 +84,7 @@ class ActionContext:
     realtime: RealtimeService
     http_client: httpx2.AsyncClient
     url_guard: UrlGuard
-    audit: AuditLog
+    audit: AuditWriter
     tickets: TicketService
 
 

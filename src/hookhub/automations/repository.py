@@ -17,6 +17,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from hookhub.audit import AuditRecord
 from hookhub.automations.models import (
     ActionSpec,
     AutomationOut,
@@ -34,6 +35,7 @@ from hookhub.store.automation_tables import Automation, AutomationExecution
 from hookhub.store.bulk import DIRECT_DIALECT, Bulk
 from hookhub.store.engine import Database, runs_to_end
 from hookhub.store.models import Base, EventRecord
+from hookhub.store.repositories import add_audit_entries
 
 _EXECUTIONS = Base.metadata.tables[AutomationExecution.__tablename__]
 HELD_ID = "held_id"
@@ -337,8 +339,13 @@ class ExecutionRepository:
         )
         return finished
 
-    async def update_held(self, items: Sequence[HeldUpdate]) -> list[bool]:
+    async def update_held(
+        self, items: Sequence[HeldUpdate], *, audit: Sequence[AuditRecord] = ()
+    ) -> list[bool]:
         """Apply writes to running executions in one transaction; whether each was applied.
+
+        ``audit`` entries (of the actions the executions ran) are stored in the same
+        transaction, whichever writes are applied.
 
         Each write is applied only while its ``owner`` holds the execution and it is running,
         so one lost lease refuses that write alone. The writes go out as one statement per set
@@ -348,15 +355,20 @@ class ExecutionRepository:
         changed, so the writes go out at once, and only when the count falls short (a lease
         lost, which is rare) is the batch undone and written again after the read.
         """
-        if not items:
+        if not items and not audit:
             return []
         try:
-            return await self._update_held(items, read_first=False)
+            return await self._update_held(items, audit, read_first=False)
         except _ShortCount:
-            return await self._update_held(items, read_first=True)
+            return await self._update_held(items, audit, read_first=True)
 
-    async def _update_held(self, items: Sequence[HeldUpdate], *, read_first: bool) -> list[bool]:
+    async def _update_held(
+        self, items: Sequence[HeldUpdate], audit: Sequence[AuditRecord], *, read_first: bool
+    ) -> list[bool]:
         async with self._db.transaction() as connection:
+            await add_audit_entries(connection, audit)
+            if not items:
+                return []
             if len(items) == 1 or len({item.execution_id for item in items}) < len(items):
                 # Two writes to one execution go in order, one statement each.
                 return [await _update_one(connection, item) for item in items]

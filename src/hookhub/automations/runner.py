@@ -19,12 +19,16 @@ Contract:
 - Writes of concurrent runs share commits (see :mod:`hookhub.batching`), each still
   conditional on its own execution; a run waits for its write's commit before going on.
   :meth:`Runner.close` stops the writer (runs still waiting for a commit are cancelled).
+- The audit entries of the actions a run calls go through the same writer, without the run
+  waiting for them: queued before the write that records the step's end, each is committed
+  with it or before it. One that cannot be stored is logged (``action.audit_failed``).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
+import dataclasses
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -32,6 +36,7 @@ import orjson
 import structlog
 
 from hookhub.actions import ActionCall, ActionContext, ActionError, ActionFailed, ActionRegistry
+from hookhub.audit import AuditRecord, new_record
 from hookhub.automations.models import ActionSpec, RetryPolicy, Step
 from hookhub.automations.repository import (
     ExecutionRecord,
@@ -108,15 +113,22 @@ class Runner:
         result_max_bytes: int,
     ) -> None:
         self._registry = registry
-        self._context = context
+        self._executions = executions
         self._clock = clock
         self._sleep = sleep
         self._owner = owner
         self._step_timeout_s = step_timeout_s
         self._result_max_bytes = result_max_bytes
-        self._writes: GroupCommit[HeldUpdate, bool] = GroupCommit(
-            executions.update_held, name="hookhub-execution-writer"
+        self._writes: GroupCommit[HeldUpdate | AuditRecord, bool] = GroupCommit(
+            self._write, name="hookhub-execution-writer"
         )
+        self._context = dataclasses.replace(context, audit=_RunAudit(self._writes))
+
+    async def _write(self, items: Sequence[HeldUpdate | AuditRecord]) -> list[bool]:
+        updates = [item for item in items if isinstance(item, HeldUpdate)]
+        entries = [item for item in items if isinstance(item, AuditRecord)]
+        applied = iter(await self._executions.update_held(updates, audit=entries))
+        return [next(applied) if isinstance(item, HeldUpdate) else True for item in items]
 
     async def close(self) -> None:
         await self._writes.close()
@@ -279,6 +291,49 @@ class Runner:
             failed_step=failed_step,
         )
         return final
+
+
+class _RunAudit:
+    """The audit log as the actions of runs see it: entries queued in the runner's writer."""
+
+    def __init__(self, writes: GroupCommit[HeldUpdate | AuditRecord, bool]) -> None:
+        self._writes = writes
+
+    async def add(
+        self,
+        *,
+        actor: str,
+        action: str,
+        now: datetime,
+        target: str | None = None,
+        request_id: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> AuditRecord:
+        record = new_record(
+            actor=actor,
+            action=action,
+            now=now,
+            target=target,
+            request_id=request_id,
+            details=details,
+        )
+        written = self._writes.enqueue(record)
+        written.add_done_callback(lambda done: _audit_written(record, done))
+        return record
+
+
+def _audit_written(record: AuditRecord, done: asyncio.Future[bool]) -> None:
+    failure = None if done.cancelled() else done.exception()
+    if done.cancelled() or failure is not None:
+        # The action has run: the log keeps the record the audit log could not.
+        log.error(
+            "action.audit_failed",
+            action=record.target,
+            actor=record.actor,
+            request_id=record.request_id,
+            details=record.details,
+            error=type(failure).__name__ if failure is not None else "cancelled",
+        )
 
 
 def _with_details(exc: ActionError) -> str:

@@ -3,11 +3,26 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from hookhub.audit import AuditRecord, new_record
 from hookhub.batching import GroupCommit
 from hookhub.store.repositories import AuditRepository
+
+
+class AuditWriter(Protocol):
+    """Where actions write their audit entries (:class:`AuditLog`, or a run's own writer)."""
+
+    async def add(
+        self,
+        *,
+        actor: str,
+        action: str,
+        now: datetime,
+        target: str | None = None,
+        request_id: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> AuditRecord: ...
 
 
 class AuditLog:

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import ColumnElement, Table, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hookhub.audit import AuditRecord, new_record
 from hookhub.events import Event, new_id
@@ -145,25 +146,30 @@ class AuditRepository:
 
     async def _add_many(self, records: Sequence[AuditRecord]) -> list[AuditRecord]:
         # Unwrapped: called from ``add``, which already runs to its end (``runs_to_end``).
-        rows = [
-            {
-                "id": record.id,
-                "occurred_at": record.occurred_at,
-                "actor": record.actor,
-                "action": record.action,
-                "target": record.target,
-                "request_id": record.request_id,
-                "details": record.details,
-            }
-            for record in records
-        ]
         async with self._db.transaction() as connection:
-            await INSERT_AUDIT_LOG.run(connection, rows)
+            await add_audit_entries(connection, records)
         return list(records)
 
     async def list(self, *, action: str | None, limit: int, offset: int) -> Page[AuditRecord]:
         where = [AuditEntry.action == action] if action is not None else []
         return await _page(self._db, AuditEntry, where, _audit, limit=limit, offset=offset)
+
+
+async def add_audit_entries(connection: AsyncConnection, records: Sequence[AuditRecord]) -> None:
+    """Store audit entries in the caller's transaction (beside the writes they account for)."""
+    rows = [
+        {
+            "id": record.id,
+            "occurred_at": record.occurred_at,
+            "actor": record.actor,
+            "action": record.action,
+            "target": record.target,
+            "request_id": record.request_id,
+            "details": record.details,
+        }
+        for record in records
+    ]
+    await INSERT_AUDIT_LOG.run(connection, rows)
 
 
 async def _page(
