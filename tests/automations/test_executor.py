@@ -4,19 +4,28 @@ triggers on the in-memory bus, the chain-depth guard, and one run per event."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from hookhub.automations.models import ActionSpec, ManualRun, Step
+from hookhub.automations.models import (
+    ActionSpec,
+    AutomationStatus,
+    ManagedBy,
+    ManualRun,
+    RetryPolicy,
+    Step,
+)
 from hookhub.automations.repository import (
     AutomationRecord,
     ExecutionRepository,
     HeldUpdate,
     NewExecution,
     finish_update,
+    prepare,
     progress_update,
 )
 from hookhub.automations.runner import LeaseLost
@@ -543,3 +552,43 @@ async def test_manual_runs_ignore_status_and_filter_unless_asked(
 def test_plan_specs_round_trip() -> None:
     spec = ActionSpec(name="a", action="record", params={"x": None})
     assert ActionSpec.model_validate(spec.model_dump(mode="json")) == spec
+
+
+def test_a_plan_prepared_from_the_automations_stored_documents_is_the_one_it_would_build() -> None:
+    now = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
+    automation = AutomationRecord(
+        id="a1",
+        name="two steps",
+        description=None,
+        status=AutomationStatus.ACTIVE,
+        trigger={"endpoint": "e"},
+        filter=None,
+        actions=[
+            ActionSpec(name="first", action="record", params={"label": "{{ trigger.x }}"}),
+            ActionSpec(name="second", action="ping", retries=RetryPolicy(max_attempts=3)),
+        ],
+        managed_by=ManagedBy.API,
+        created_at=now,
+        updated_at=now,
+    )
+    item = NewExecution(
+        automation_id=automation.id,
+        trigger={"x": 1},
+        plan=automation.actions,
+        request_id=None,
+        depth=0,
+        started_at=now,
+    )
+    lease_until = now + timedelta(minutes=1)
+
+    built, built_record = prepare(item, owner="me", lease_until=lease_until)
+    stored, stored_record = prepare(
+        dataclasses.replace(item, stored=automation.stored_plan),
+        owner="me",
+        lease_until=lease_until,
+    )
+
+    assert {**stored, "id": None} == {**built, "id": None}
+    assert stored_record.steps == built_record.steps
+    assert [step["status"] for step in stored["steps"]] == ["pending", "pending"]
+    assert automation.stored_plan is automation.stored_plan  # made once per loaded automation

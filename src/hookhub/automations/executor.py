@@ -279,6 +279,7 @@ class Executor:
                     request_id=request_id,
                     depth=0,
                     started_at=now,
+                    stored=automation.stored_plan,
                 ),
                 owner=self.owner,
                 lease_until=now + self._lease,
@@ -371,6 +372,7 @@ class Executor:
                 depth=depth,
                 started_at=now,
                 trigger_key=trigger_key,
+                stored=automation.stored_plan,
             )
             for automation in automations
         ]

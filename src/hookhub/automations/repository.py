@@ -7,6 +7,7 @@ requires the execution to be still running, so a process that lost its lease (it
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -64,10 +65,29 @@ _HELD = (
 )
 
 
+@dataclass(frozen=True)
+class StoredPlan:
+    """An automation's actions as an execution row stores them, and its steps before a run.
+
+    Made once per loaded automation rather than once per execution; the rows of many
+    executions share these documents, which nothing changes once built.
+    """
+
+    plan: list[dict[str, Any]]
+    steps: list[dict[str, Any]]
+
+
 class AutomationRecord(AutomationOut):
     """An automation as the services see it (its config name included)."""
 
     config_name: str | None = None
+
+    @functools.cached_property
+    def stored_plan(self) -> StoredPlan:
+        return StoredPlan(
+            plan=[spec.model_dump(mode="json") for spec in self.actions],
+            steps=[step.model_dump(mode="json") for step in _pending_steps(self.actions)],
+        )
 
     def public(self) -> AutomationOut:
         return AutomationOut.model_validate(self.model_dump(exclude={"config_name"}))
@@ -99,6 +119,8 @@ class NewExecution:
     status: ExecutionStatus = ExecutionStatus.RUNNING
     error: str | None = None
     steps: list[Step] | None = None
+    #: The plan and its pending steps already as documents (``AutomationRecord.stored_plan``).
+    stored: StoredPlan | None = None
 
 
 class _ShortCount(Exception):
@@ -546,14 +568,19 @@ def prepare(
     """The row that stores a new execution (its id allocated here), and the record its runner
     starts from: a caller may store the row in a transaction of its own before launching."""
     running = item.status == ExecutionStatus.RUNNING
-    steps = item.steps or [Step(name=spec.name, action=spec.action) for spec in item.plan]
+    steps = item.steps or _pending_steps(item.plan)
+    if item.stored is not None and not item.steps:
+        plan_documents, step_documents = item.stored.plan, item.stored.steps
+    else:
+        plan_documents = [spec.model_dump(mode="json") for spec in item.plan]
+        step_documents = [step.model_dump(mode="json") for step in steps]
     values: dict[str, Any] = {
         "id": new_id(item.started_at),
         "automation_id": item.automation_id,
         "status": item.status,
         "trigger": item.trigger,
-        "plan": [spec.model_dump(mode="json") for spec in item.plan],
-        "steps": [step.model_dump(mode="json") for step in steps],
+        "plan": plan_documents,
+        "steps": step_documents,
         "trigger_key": item.trigger_key,
         "request_id": item.request_id,
         "depth": item.depth,
@@ -585,6 +612,11 @@ def prepare(
         lease_until=values["lease_until"],
     )
     return values, record
+
+
+def _pending_steps(plan: Sequence[ActionSpec]) -> list[Step]:
+    # Built without validation: the names come from a validated plan, the rest are defaults.
+    return [Step.model_construct(name=spec.name, action=spec.action) for spec in plan]
 
 
 def _execution(row: AutomationExecution) -> ExecutionRecord:
