@@ -146,6 +146,7 @@ class Services:
         Raises ``SchemaOutdatedError`` or ``StoreError`` before anything is started.
         """
         await require_current(self.db)
+        await self.db.start_checkpoints()
         await self.bus.start()
         if self.settings.dispatcher_enabled if dispatch is None else dispatch:
             await self.dispatcher.start(self.bus)

@@ -22,6 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import bindparam
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -113,4 +114,68 @@ class Bulk:
                 raise TypeError(f"no value for parameter {name!r} of {self._statement}")
         found = _Compiled(str(compiled), tuple(parameters))
         self._compiled[(dialect.name, keys)] = found
+        return found
+
+
+class InsertReturning:
+    """An insert with ``RETURNING``, for a batch of rows: the rows it returns, as tuples.
+
+    ``statements`` holds the statement per dialect name (``ON CONFLICT`` is spelled per
+    dialect). On SQLite the batch is one multi-row statement, compiled once per batch size,
+    run in one call into the driver; the returned values are the driver's, so return only
+    columns that need no conversion (text ids). Elsewhere SQLAlchemy runs the statement with
+    the rows ("insertmanyvalues").
+    """
+
+    def __init__(self, statements: Mapping[str, Insert]) -> None:
+        self._statements = statements
+        self._compiled: dict[tuple[tuple[str, ...], int], tuple[str, list[tuple[int, _Parameter]]]]
+        self._compiled = {}
+
+    async def run(
+        self, connection: AsyncConnection, rows: Sequence[Mapping[str, Any]]
+    ) -> list[tuple[Any, ...]]:
+        if not rows:
+            return []
+        dialect = connection.dialect
+        statement = self._statements[dialect.name]
+        if dialect.name != DIRECT_DIALECT:
+            result = await connection.execute(statement, list(rows))
+            return [tuple(row) for row in result]
+        keys = tuple(rows[0])
+        found = self._compiled.get((keys, len(rows)))
+        if found is None:
+            found = self._compile(statement, dialect, keys, len(rows))
+        sql, parameters = found
+        values = [parameter.of(rows[index]) for index, parameter in parameters]
+        driver = (await connection.get_raw_connection()).driver_connection
+        if driver is None:
+            raise StoreError("the database connection is closed")
+        try:
+            returned = await driver.execute_fetchall(sql, values)
+        except sqlite3.Error as exc:
+            raise DBAPIError.instance(sql, values, exc, sqlite3.Error, dialect=dialect) from exc
+        return [tuple(row) for row in returned]
+
+    def _compile(
+        self, statement: Insert, dialect: Dialect, keys: tuple[str, ...], count: int
+    ) -> tuple[str, list[tuple[int, _Parameter]]]:
+        table = statement.table
+        placeholders = [
+            {key: bindparam(f"{key}__{index}", type_=table.c[key].type) for key in keys}
+            for index in range(count)
+        ]
+        compiled = statement.values(placeholders).compile(dialect=dialect)
+        names = compiled.positiontup
+        if names is None:
+            raise TypeError(f"{dialect.name} does not take positional parameters")
+        parameters = []
+        for name in names:
+            key, _, index = name.rpartition("__")
+            if key not in keys:
+                raise TypeError(f"no value for parameter {name!r} of {statement}")
+            convert = compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
+            parameters.append((int(index), _Parameter(key, convert)))
+        found = (str(compiled), parameters)
+        self._compiled[(keys, count)] = found
         return found

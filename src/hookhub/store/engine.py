@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from hookhub.errors import StoreError
+from hookhub.store.checkpoint import Checkpointer
 from hookhub.store.url import normalise_database_url
 
 #: How long a SQLite writer waits for the lock before giving up (WAL allows one writer).
@@ -28,6 +29,8 @@ SQLITE_BUSY_TIMEOUT_MS = 5000
 SQLITE_POOL_SIZE = 1
 POSTGRES_POOL_SIZE = 10
 POSTGRES_CONNECT_TIMEOUT_S = 5
+#: A SQLite connection's setting while a Checkpointer checkpoints in the background.
+NO_AUTOMATIC_CHECKPOINTS = "PRAGMA wal_autocheckpoint=0"
 #: How long closing the database waits for store calls whose callers stopped waiting.
 CLOSE_WAIT_S = 5.0
 
@@ -70,8 +73,9 @@ class Database:
             kwargs["pool_size"] = POSTGRES_POOL_SIZE
             kwargs["connect_args"] = {"timeout": POSTGRES_CONNECT_TIMEOUT_S}
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
+        self._checkpointer: Checkpointer | None = None
         if self.dialect == "sqlite":
-            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+            event.listen(self.engine.sync_engine, "connect", self._sqlite_pragmas)
         if self.dialect == "postgresql":
             event.listen(self.engine.sync_engine, "checkout", _drop_if_closed)
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
@@ -116,10 +120,40 @@ class Database:
         async with self.session() as session:
             await session.execute(text("SELECT 1"))
 
+    async def start_checkpoints(self) -> None:
+        """On a SQLite file, checkpoint its log in the background rather than at commits.
+
+        See :mod:`hookhub.store.checkpoint`. Meant for processes that serve; elsewhere (and
+        on PostgreSQL) nothing changes. :meth:`close` stops it.
+        """
+        path = self.url.database
+        if self.dialect != "sqlite" or not path or path == ":memory:":
+            return
+        if self._checkpointer is None:
+            self._checkpointer = Checkpointer(path)
+            # Connections opened from now on, and the one already pooled.
+            async with self.transaction() as connection:
+                await connection.exec_driver_sql(NO_AUTOMATIC_CHECKPOINTS)
+        self._checkpointer.start()
+
     async def close(self) -> None:
         if self._calls:
             await asyncio.wait(set(self._calls), timeout=CLOSE_WAIT_S)
+        if self._checkpointer is not None:
+            await self._checkpointer.stop()
         await self.engine.dispose()
+
+    def _sqlite_pragmas(self, dbapi_connection: Any, _record: Any) -> None:
+        # WAL lets readers run beside the one writer; NORMAL sync is safe under WAL (a power
+        # loss may drop the last commits, never corrupt the file).
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        if self._checkpointer is not None:
+            cursor.execute(NO_AUTOMATIC_CHECKPOINTS)
+        cursor.close()
 
 
 class _HasDatabase(Protocol):
@@ -184,14 +218,3 @@ def _drop_if_closed(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
     driver = getattr(dbapi_connection, "driver_connection", None)
     if driver is not None and driver.is_closed():
         raise DisconnectionError("the server closed this pooled connection")
-
-
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    # WAL lets readers run beside the one writer; NORMAL sync is safe under WAL (a power loss
-    # may drop the last commits, never corrupt the file).
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-    cursor.close()

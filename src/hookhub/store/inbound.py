@@ -17,7 +17,7 @@ from hookhub.events import new_id
 from hookhub.inbound.models import EndpointRecord, ManagedBy, RequestOut, Verdict
 from hookhub.paging import Page
 from hookhub.store.automation_tables import AutomationExecution
-from hookhub.store.bulk import Bulk
+from hookhub.store.bulk import Bulk, InsertReturning
 from hookhub.store.engine import Database, runs_to_end
 from hookhub.store.inbound_tables import InboundDedupeKey, InboundEndpoint, InboundRequest
 
@@ -353,18 +353,19 @@ async def _claim_new(
         }
         for row, window_s in claiming
     ]
-    # Run with the rows as parameters, SQLAlchemy sends them as one multi-row statement
-    # ("insertmanyvalues") compiled once, where VALUES built per batch compiled on every batch.
-    inserted = await connection.execute(_CLAIM_NEW[connection.dialect.name], keys)
+    # One multi-row statement, compiled once per batch size (see InsertReturning).
+    inserted = await _CLAIM_NEW.run(connection, keys)
     return {(endpoint, delivery): request for endpoint, delivery, request in inserted}
 
 
-_CLAIM_NEW = {
-    dialect.dialect.name: dialect.insert(DEDUPE_KEYS)
-    .on_conflict_do_nothing()
-    .returning(DEDUPE_KEYS.c.endpoint_id, DEDUPE_KEYS.c.delivery_id, DEDUPE_KEYS.c.request_id)
-    for dialect in (postgresql, sqlite)
-}
+_CLAIM_NEW = InsertReturning(
+    {
+        dialect.dialect.name: dialect.insert(DEDUPE_KEYS)
+        .on_conflict_do_nothing()
+        .returning(DEDUPE_KEYS.c.endpoint_id, DEDUPE_KEYS.c.delivery_id, DEDUPE_KEYS.c.request_id)
+        for dialect in (postgresql, sqlite)
+    }
+)
 
 
 def endpoint_record(row: InboundEndpoint) -> EndpointRecord:
