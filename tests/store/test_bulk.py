@@ -7,9 +7,10 @@ from typing import Any
 
 import pytest
 from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
-from hookhub.store.bulk import Bulk
+from hookhub.store.bulk import Bulk, InsertReturning
 from hookhub.store.engine import Database
 from hookhub.store.models import AuditEntry
 
@@ -112,3 +113,29 @@ async def test_no_rows_run_nothing(db: Database) -> None:
     async with db.transaction() as connection:
         assert await Bulk(insert(TABLE)).run(connection, []) == 0
     assert await stored(db) == {}
+
+
+async def test_an_insert_returning_gives_back_the_rows_it_inserted_whatever_the_batch_size(
+    db: Database,
+) -> None:
+    returning = InsertReturning(
+        {
+            dialect.dialect.name: dialect.insert(TABLE)
+            .on_conflict_do_nothing()
+            .returning(TABLE.c.id, TABLE.c.actor)
+            for dialect in (postgresql, sqlite)
+        }
+    )
+    async with db.transaction() as connection:
+        first = await returning.run(connection, [entry("a"), entry("b")])
+        # "a" is taken: skipped, and not returned; a batch of another size compiles anew.
+        second = await returning.run(
+            connection, [entry("a", actor="other"), entry("c"), entry("d", actor="other")]
+        )
+        assert await returning.run(connection, []) == []
+
+    assert sorted(first) == [("a", "automation:a1"), ("b", "automation:a1")]
+    assert sorted(second) == [("c", "automation:a1"), ("d", "other")]
+    rows = await stored(db)
+    assert sorted(rows) == ["a", "b", "c", "d"]
+    assert rows["a"][1] == "automation:a1" and rows["a"][0] == NOW
