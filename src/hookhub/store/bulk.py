@@ -83,6 +83,8 @@ class Bulk:
             counted = dialect.supports_sane_multi_rowcount or len(rows) == 1
             return int(result.rowcount) if counted else None
         keys = tuple(rows[0])
+        if any(len(row) != len(keys) for row in rows):
+            raise TypeError("the rows of a batch must all have the same keys")
         compiled = self._compiled.get((dialect.name, keys)) or self._compile(dialect, keys)
         values = [tuple(parameter.of(row) for parameter in compiled.parameters) for row in rows]
         driver = (await connection.get_raw_connection()).driver_connection
@@ -101,16 +103,24 @@ class Bulk:
         names = compiled.positiontup
         if names is None:
             raise TypeError(f"{dialect.name} does not take positional parameters")
+        table = self._statement.table
+        # Columns with defaults computed in Python: SQLAlchemy would compute them, this does not.
+        inserting = isinstance(self._statement, Insert)
+        computed = {
+            column.key
+            for column in getattr(table, "columns", ())
+            if (column.default if inserting else column.onupdate) is not None
+        }
         parameters = []
         for name in names:
             bind = compiled.binds[name]
             convert = bind.type.dialect_impl(dialect).bind_processor(dialect)
             if name in keys:
                 parameters.append(_Parameter(name, convert))
-            elif bind.callable is None and bind.value is not None:
+            elif name not in computed and not bind.required and bind.callable is None:
                 value = bind.value if convert is None else convert(bind.value)
                 parameters.append(_Parameter(name, None, fixed=True, value=value))
-            else:  # a column default, say: SQLAlchemy would compute it, this does not
+            else:
                 raise TypeError(f"no value for parameter {name!r} of {self._statement}")
         found = _Compiled(str(compiled), tuple(parameters))
         self._compiled[(dialect.name, keys)] = found

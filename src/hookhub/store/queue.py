@@ -23,6 +23,7 @@ from hookhub.events import Event, new_id
 from hookhub.outbound.delivery import AttemptResult, DeliveryStatus, Verdict, transition
 from hookhub.outbound.matching import candidate_patterns
 from hookhub.outbound.models import ClaimedDelivery, WebhookRecord
+from hookhub.store.bulk import Bulk
 from hookhub.store.engine import Database, runs_to_end
 from hookhub.store.models import Base, Delivery, DeliveryAttempt, EventRecord, Webhook
 from hookhub.store.outbound import webhook_record
@@ -31,6 +32,9 @@ _TABLES = Base.metadata.tables
 _DELIVERIES = _TABLES[Delivery.__tablename__]
 _ATTEMPTS = _TABLES[DeliveryAttempt.__tablename__]
 _EVENTS = _TABLES[EventRecord.__tablename__]
+INSERT_EVENTS = Bulk(insert(_EVENTS))
+INSERT_DELIVERIES = Bulk(insert(_DELIVERIES))
+INSERT_ATTEMPTS = Bulk(insert(_ATTEMPTS))
 _WEBHOOKS = _TABLES[Webhook.__tablename__]
 
 
@@ -95,8 +99,8 @@ async def store_event(
 
 async def store_events(connection: AsyncConnection, items: Sequence[NewEvent]) -> list[StoredEvent]:
     """Store events and their deliveries in the caller's transaction: three statements in all."""
-    await connection.execute(
-        insert(_EVENTS), [_event_values(item.event, item.request_id) for item in items]
+    await INSERT_EVENTS.run(
+        connection, [_event_values(item.event, item.request_id) for item in items]
     )
     patterns = {kind: set(candidate_patterns(kind)) for kind in {i.event.type for i in items}}
     webhooks = [
@@ -118,8 +122,7 @@ async def store_events(connection: AsyncConnection, items: Sequence[NewEvent]) -
                 taken.append(_claimed(values["id"], handoff.token, 0, event, webhook))
             rows.append(values)
         results.append(StoredEvent(len(matching), taken))
-    if rows:
-        await connection.execute(insert(_DELIVERIES), rows)
+    await INSERT_DELIVERIES.run(connection, rows)
     return results
 
 
@@ -226,8 +229,8 @@ class DeliveryQueue:
         delivery = _pending_values(webhook.id, event)
         delivery.update(lease_until=lease_until, lease_token=new_id(event.occurred_at))
         async with self._db.transaction() as connection:
-            await connection.execute(insert(_EVENTS), [_event_values(event, None)])
-            await connection.execute(insert(_DELIVERIES), [delivery])
+            await INSERT_EVENTS.run(connection, [_event_values(event, None)])
+            await INSERT_DELIVERIES.run(connection, [delivery])
         return ClaimedDelivery(
             id=delivery["id"],
             lease_token=delivery["lease_token"],
@@ -265,8 +268,7 @@ class DeliveryQueue:
                 )
             }
             attempts = [_attempt_values(r) for r in records if r.claimed.id in held]
-            if attempts:
-                await connection.execute(insert(_ATTEMPTS), attempts)
+            await INSERT_ATTEMPTS.run(connection, attempts)
             current: list[bool] = []
             changes: list[dict[str, Any]] = []
             for record in records:
@@ -278,7 +280,7 @@ class DeliveryQueue:
                     # The same delivery cannot be current twice in one batch.
                     held[record.claimed.id] = (status, None)
             if changes:
-                await connection.execute(_STATE_UPDATE, changes)
+                await _WRITE_STATES.run(connection, changes)
                 await _update_failure_windows(
                     connection, [r for r, mine in zip(records, current, strict=True) if mine]
                 )
@@ -376,6 +378,9 @@ _STATE_UPDATE = (
         completed_at=bindparam("b_completed_at"),
     )
 )
+
+
+_WRITE_STATES = Bulk(_STATE_UPDATE)
 
 
 def _state_values(record: AttemptRecord, status: DeliveryStatus) -> dict[str, Any]:
