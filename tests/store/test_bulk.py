@@ -10,6 +10,7 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
+from hookhub.store import bulk
 from hookhub.store.bulk import Bulk, InsertReturning
 from hookhub.store.engine import Database
 from hookhub.store.models import AuditEntry
@@ -139,3 +140,20 @@ async def test_an_insert_returning_gives_back_the_rows_it_inserted_whatever_the_
     rows = await stored(db)
     assert sorted(rows) == ["a", "b", "c", "d"]
     assert rows["a"][1] == "automation:a1" and rows["a"][0] == NOW
+
+
+async def test_an_insert_returning_past_sqlites_limit_of_parameters_goes_in_parts(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(bulk, "SQLITE_MAX_PARAMETERS", 15)  # two rows of seven columns
+    returning = InsertReturning(
+        {
+            dialect.dialect.name: dialect.insert(TABLE).returning(TABLE.c.id)
+            for dialect in (postgresql, sqlite)
+        }
+    )
+    async with db.transaction() as connection:
+        returned = await returning.run(connection, [entry(f"e{index}") for index in range(5)])
+
+    assert sorted(returned) == [(f"e{index}",) for index in range(5)]
+    assert sorted(await stored(db)) == [f"e{index}" for index in range(5)]

@@ -2,8 +2,8 @@
 
 The hot paths write a batch of rows per transaction (a group commit's worth of incoming
 requests, executions, audit entries). Run through SQLAlchemy on aiosqlite, each such statement
-is four calls into the driver's thread (open a cursor, execute, close it, and the fetch of a
-result that has none), each call a thread hand-off that cost about 80 µs of CPU on the 2-core
+is three or four calls into the driver's thread (open a cursor, execute, fetch what it returns,
+close the cursor), each call a thread hand-off that cost about 80 µs of CPU on the 2-core
 benchmark machine, and every parameter set goes through SQLAlchemy's execution context. Here,
 on SQLite, the statement is compiled once per dialect, the rows are converted with the very
 bind processors SQLAlchemy would use (so the stored values are the same bytes), and aiosqlite
@@ -32,6 +32,8 @@ from hookhub.errors import StoreError
 
 #: The dialect whose driver gets the rows directly.
 DIRECT_DIALECT = "sqlite"
+#: Parameters one SQLite statement takes (SQLITE_MAX_VARIABLE_NUMBER since SQLite 3.32).
+SQLITE_MAX_PARAMETERS = 32_766
 
 
 _Convert = Callable[[Any], Any]
@@ -64,8 +66,9 @@ class Bulk:
 
     The keys name the statement's parameters: the columns an insert or an update sets, and an
     update's own bind parameters. :meth:`run` executes it inside the caller's transaction and
-    returns how many rows it changed in all (on SQLite, exact; elsewhere, what the driver
-    reports).
+    returns how many rows it changed in all, or None where the driver does not count the rows
+    of a batch (asyncpg). A value SQLAlchemy would compute (a column's Python-side default) is
+    refused with ``TypeError``: the rows must carry every column.
     """
 
     def __init__(self, statement: Insert | Update) -> None:
@@ -87,15 +90,7 @@ class Bulk:
             raise TypeError("the rows of a batch must all have the same keys")
         compiled = self._compiled.get((dialect.name, keys)) or self._compile(dialect, keys)
         values = [tuple(parameter.of(row) for parameter in compiled.parameters) for row in rows]
-        driver = (await connection.get_raw_connection()).driver_connection
-        if driver is None:
-            raise StoreError("the database connection is closed")
-        try:
-            cursor = await driver.executemany(compiled.sql, values)
-        except sqlite3.Error as exc:
-            raise DBAPIError.instance(
-                compiled.sql, values, exc, sqlite3.Error, dialect=dialect
-            ) from exc
+        cursor = await _on_driver(connection, "executemany", compiled.sql, values)
         return int(cursor.rowcount)
 
     def _compile(self, dialect: Dialect, keys: tuple[str, ...]) -> _Compiled:
@@ -131,10 +126,10 @@ class InsertReturning:
     """An insert with ``RETURNING``, for a batch of rows: the rows it returns, as tuples.
 
     ``statements`` holds the statement per dialect name (``ON CONFLICT`` is spelled per
-    dialect). On SQLite the batch is one multi-row statement, compiled once per batch size,
-    run in one call into the driver; the returned values are the driver's, so return only
-    columns that need no conversion (text ids). Elsewhere SQLAlchemy runs the statement with
-    the rows ("insertmanyvalues").
+    dialect). On SQLite the batch is one multi-row statement (several past SQLite's limit of
+    parameters), compiled once per batch size, run in one call into the driver; the returned
+    values are the driver's, so return only columns that need no conversion (text ids).
+    Elsewhere SQLAlchemy runs the statement with the rows ("insertmanyvalues").
     """
 
     def __init__(self, statements: Mapping[str, Insert]) -> None:
@@ -153,19 +148,18 @@ class InsertReturning:
             result = await connection.execute(statement, list(rows))
             return [tuple(row) for row in result]
         keys = tuple(rows[0])
-        found = self._compiled.get((keys, len(rows)))
-        if found is None:
-            found = self._compile(statement, dialect, keys, len(rows))
-        sql, parameters = found
-        values = [parameter.of(rows[index]) for index, parameter in parameters]
-        driver = (await connection.get_raw_connection()).driver_connection
-        if driver is None:
-            raise StoreError("the database connection is closed")
-        try:
-            returned = await driver.execute_fetchall(sql, values)
-        except sqlite3.Error as exc:
-            raise DBAPIError.instance(sql, values, exc, sqlite3.Error, dialect=dialect) from exc
-        return [tuple(row) for row in returned]
+        returned: list[tuple[Any, ...]] = []
+        step = max(1, SQLITE_MAX_PARAMETERS // len(keys))
+        for start in range(0, len(rows), step):
+            chunk = rows[start : start + step]
+            found = self._compiled.get((keys, len(chunk)))
+            if found is None:
+                found = self._compile(statement, dialect, keys, len(chunk))
+            sql, parameters = found
+            values = [parameter.of(chunk[index]) for index, parameter in parameters]
+            fetched = await _on_driver(connection, "execute_fetchall", sql, values)
+            returned.extend(tuple(row) for row in fetched)
+        return returned
 
     def _compile(
         self, statement: Insert, dialect: Dialect, keys: tuple[str, ...], count: int
@@ -189,3 +183,16 @@ class InsertReturning:
         found = (str(compiled), parameters)
         self._compiled[(keys, count)] = found
         return found
+
+
+async def _on_driver(connection: AsyncConnection, method: str, sql: str, values: Any) -> Any:
+    """``method`` of the aiosqlite connection under ``connection``, its errors as SQLAlchemy's."""
+    driver = (await connection.get_raw_connection()).driver_connection
+    if driver is None:
+        raise StoreError("the database connection is closed")
+    try:
+        return await getattr(driver, method)(sql, values)
+    except sqlite3.Error as exc:
+        raise DBAPIError.instance(
+            sql, values, exc, sqlite3.Error, dialect=connection.dialect
+        ) from exc
