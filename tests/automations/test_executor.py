@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hookhub.automations.models import (
     ActionSpec,
@@ -21,7 +22,6 @@ from hookhub.automations.models import (
 )
 from hookhub.automations.repository import (
     AutomationRecord,
-    ExecutionRepository,
     HeldUpdate,
     NewExecution,
     finish_update,
@@ -32,6 +32,7 @@ from hookhub.automations.runner import LeaseLost
 from hookhub.automations.states import ExecutionStatus, StepStatus
 from hookhub.events import Event
 from hookhub.services import Services
+from hookhub.store import writes as store_writes
 from tests.automations.conftest import MakeServices
 from tests.automations.support import ManualClock, Toolbox
 from tests.automations.test_runner import (
@@ -265,15 +266,16 @@ async def test_runs_share_commits_and_a_lost_lease_stops_only_its_own_run(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     batches: list[int] = []
-    update_held = ExecutionRepository.update_held
+    apply_held = store_writes.apply_held
 
     async def counted(
-        self: ExecutionRepository, items: Sequence[HeldUpdate], **options: Any
+        connection: AsyncConnection, items: Sequence[HeldUpdate], *args: Any, **options: Any
     ) -> list[bool]:
-        batches.append(len(items))
-        return await update_held(self, items, **options)
+        if items:
+            batches.append(len(items))
+        return await apply_held(connection, items, *args, **options)
 
-    monkeypatch.setattr(ExecutionRepository, "update_held", counted)
+    monkeypatch.setattr(store_writes, "apply_held", counted)
     services = await make_services()
     automation_id = await create(services, TWO_STEPS)
     executor = services.automations.executor

@@ -9,13 +9,15 @@ from typing import Any
 
 import pytest
 import structlog
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hookhub.actions import ActionCall
 from hookhub.automations.models import AutomationCreate
-from hookhub.automations.repository import ExecutionRepository, HeldUpdate
+from hookhub.automations.repository import HeldUpdate
 from hookhub.automations.states import ExecutionStatus, StepStatus
 from hookhub.errors import StoreError
 from hookhub.services import Services
+from hookhub.store import writes as store_writes
 from tests.automations.conftest import MakeServices
 from tests.automations.support import FakeSleep, ManualClock, Toolbox
 
@@ -461,16 +463,18 @@ async def test_audit_entries_are_committed_with_the_write_that_ends_their_step(
     make_services: MakeServices, toolbox: Toolbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     writes: list[tuple[list[str], list[Any]]] = []
-    update_held = ExecutionRepository.update_held
+    apply_held = store_writes.apply_held
 
     async def seen(
-        self: ExecutionRepository, items: Sequence[HeldUpdate], **options: Any
+        connection: AsyncConnection,
+        items: Sequence[HeldUpdate],
+        entries: Sequence[Any] = (),
+        **options: Any,
     ) -> list[bool]:
-        entries = options.get("audit", ())
-        writes.append(([item.values.get("status", "progress") for item in items], entries))
-        return await update_held(self, items, **options)
+        writes.append(([item.values.get("status", "progress") for item in items], list(entries)))
+        return await apply_held(connection, items, entries, **options)
 
-    monkeypatch.setattr(ExecutionRepository, "update_held", seen)
+    monkeypatch.setattr(store_writes, "apply_held", seen)
     services = await make_services()
     await create(services, [{"name": "one", "action": "record", "params": {"label": "x"}}])
 
@@ -493,16 +497,19 @@ async def test_audit_entries_are_committed_with_the_write_that_ends_their_step(
 async def test_an_audit_entry_that_cannot_be_stored_is_logged_and_the_run_completes(
     make_services: MakeServices, toolbox: Toolbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    update_held = ExecutionRepository.update_held
+    apply_held = store_writes.apply_held
 
     async def no_audit(
-        self: ExecutionRepository, items: Sequence[HeldUpdate], **options: Any
+        connection: AsyncConnection,
+        items: Sequence[HeldUpdate],
+        entries: Sequence[Any] = (),
+        **options: Any,
     ) -> list[bool]:
-        if options.get("audit"):
+        if entries:
             raise StoreError("the database is unreachable")
-        return await update_held(self, items, **options)
+        return await apply_held(connection, items, entries, **options)
 
-    monkeypatch.setattr(ExecutionRepository, "update_held", no_audit)
+    monkeypatch.setattr(store_writes, "apply_held", no_audit)
     services = await make_services()
     await create(services, [{"name": "one", "action": "record", "params": {"label": "x"}}])
 

@@ -177,7 +177,6 @@ class Executor:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        await self.runner.close()
         if tasks:
             released = await self._executions.release(owner=self.owner)
             log.info("automation.stopped", cancelled=len(tasks), released=released)

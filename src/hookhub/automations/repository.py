@@ -123,8 +123,12 @@ class NewExecution:
     stored: StoredPlan | None = None
 
 
-class _ShortCount(Exception):
-    """A batch of writes changed fewer executions than it wrote to: one was no longer held."""
+class ShortCount(Exception):
+    """A batch of writes changed fewer executions than it wrote to: one was no longer held.
+
+    Raised by :func:`apply_held` (inside the caller's transaction, which it must undo) so that
+    the caller writes the batch again with ``read_first=True``.
+    """
 
 
 @dataclass(frozen=True)
@@ -169,9 +173,59 @@ def finish_update(
     )
 
 
+async def apply_held(
+    connection: AsyncConnection,
+    items: Sequence[HeldUpdate],
+    audit: Sequence[AuditRecord] = (),
+    *,
+    read_first: bool,
+) -> list[bool]:
+    """Apply writes to running executions in the caller's transaction; whether each was applied.
+
+    Each write is applied only while its ``owner`` holds the execution and it is running,
+    so one lost lease refuses that write alone. The writes go out as one statement per set
+    of columns written, rather than one each (on SQLite, each statement is a trip to the
+    driver's thread). ``audit`` entries (of the actions the executions ran) are stored beside
+    them, whichever writes are applied.
+
+    The executions still held are read (and locked, on PostgreSQL) first, except on SQLite
+    without ``read_first``: it takes one writer at a time and counts the rows a statement
+    changed, so the writes go out at once, and a count short of the writes (a lease lost,
+    which is rare) raises :class:`ShortCount`: the caller undoes the transaction and writes
+    again with ``read_first``.
+    """
+    await add_audit_entries(connection, audit)
+    if not items:
+        return []
+    if len(items) == 1 or len({item.execution_id for item in items}) < len(items):
+        # Two writes to one execution go in order, one statement each.
+        return [await _update_one(connection, item) for item in items]
+    read = read_first or connection.dialect.name != DIRECT_DIALECT
+    if not read:
+        applied = [True] * len(items)
+    else:
+        found = await connection.execute(_HELD, {HELD_IDS: [i.execution_id for i in items]})
+        owners: dict[str, str | None] = {row.id: row.owner for row in found}
+        applied = [owners.get(item.execution_id) == item.owner for item in items]
+    shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for item, is_held in zip(items, applied, strict=True):
+        if is_held:
+            shapes.setdefault(tuple(item.values), []).append(_held_parameters(item))
+    for parameters in shapes.values():
+        changed = await _WRITE_HELD.run(connection, parameters)
+        if changed is not None and changed != len(parameters):
+            if not read:
+                raise ShortCount
+            # Held when read and not when written: another process wrote between the two
+            # (the lock rules that out on PostgreSQL). The caller's group commit undoes the
+            # batch and writes its items one by one.
+            raise ConflictError("an execution changed hands while it was written")
+    return applied
+
+
 async def _update_one(connection: AsyncConnection, item: HeldUpdate) -> bool:
-    result = await connection.execute(_UPDATE_HELD, _held_parameters(item))
-    return bool(result.rowcount)
+    # A batch of one counts its row on every driver.
+    return bool(await _WRITE_HELD.run(connection, [_held_parameters(item)]))
 
 
 def _held_parameters(item: HeldUpdate) -> dict[str, Any]:
@@ -364,57 +418,19 @@ class ExecutionRepository:
     async def update_held(
         self, items: Sequence[HeldUpdate], *, audit: Sequence[AuditRecord] = ()
     ) -> list[bool]:
-        """Apply writes to running executions in one transaction; whether each was applied.
-
-        ``audit`` entries (of the actions the executions ran) are stored in the same
-        transaction, whichever writes are applied.
-
-        Each write is applied only while its ``owner`` holds the execution and it is running,
-        so one lost lease refuses that write alone. The writes go out as one statement per set
-        of columns written, rather than one each (on SQLite, each statement is a trip to the
-        driver's thread). The executions still held are read (and locked, on PostgreSQL)
-        first, except on SQLite: it takes one writer at a time and counts the rows a statement
-        changed, so the writes go out at once, and only when the count falls short (a lease
-        lost, which is rare) is the batch undone and written again after the read.
-        """
+        """Apply writes to running executions in one transaction; see :func:`apply_held`."""
         if not items and not audit:
             return []
         try:
             return await self._update_held(items, audit, read_first=False)
-        except _ShortCount:
+        except ShortCount:
             return await self._update_held(items, audit, read_first=True)
 
     async def _update_held(
         self, items: Sequence[HeldUpdate], audit: Sequence[AuditRecord], *, read_first: bool
     ) -> list[bool]:
         async with self._db.transaction() as connection:
-            await add_audit_entries(connection, audit)
-            if not items:
-                return []
-            if len(items) == 1 or len({item.execution_id for item in items}) < len(items):
-                # Two writes to one execution go in order, one statement each.
-                return [await _update_one(connection, item) for item in items]
-            read = read_first or connection.dialect.name != DIRECT_DIALECT
-            if not read:
-                applied = [True] * len(items)
-            else:
-                found = await connection.execute(_HELD, {HELD_IDS: [i.execution_id for i in items]})
-                owners: dict[str, str | None] = {row.id: row.owner for row in found}
-                applied = [owners.get(item.execution_id) == item.owner for item in items]
-            shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-            for item, is_held in zip(items, applied, strict=True):
-                if is_held:
-                    shapes.setdefault(tuple(item.values), []).append(_held_parameters(item))
-            for parameters in shapes.values():
-                changed = await _WRITE_HELD.run(connection, parameters)
-                if changed is not None and changed != len(parameters):
-                    if not read:
-                        raise _ShortCount  # undone, and written again after the read
-                    # Held when read and not when written: another process wrote between the
-                    # two (the lock rules that out on PostgreSQL). Undone; the group commit
-                    # then writes the items one by one.
-                    raise ConflictError("an execution changed hands while it was written")
-        return applied
+            return await apply_held(connection, items, audit, read_first=read_first)
 
     async def renew(self, *, owner: str, ids: Sequence[str], lease_until: datetime) -> int:
         """Extend the leases of these running executions of ``owner``; how many."""

@@ -16,9 +16,9 @@ Contract:
   crash it is found as it was before, and simply runs again.
 - Every write names this process as the owner; when another process has taken the execution
   over, the write fails and :class:`LeaseLost` ends the run here without touching history.
-- Writes of concurrent runs share commits (see :mod:`hookhub.batching`), each still
-  conditional on its own execution; a run waits for its write's commit before going on.
-  :meth:`Runner.close` stops the writer (runs still waiting for a commit are cancelled).
+- Writes of concurrent runs share commits (:class:`~hookhub.store.writes.HotWrites`, with
+  the incoming requests), each still conditional on its own execution; a run waits for its
+  write's commit before going on.
 - The audit entries of the actions a run calls go through the same writer, without the run
   waiting for them: queued before the write that records the step's end, each is committed
   with it or before it. One that cannot be stored is logged (``action.audit_failed``).
@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -40,8 +40,6 @@ from hookhub.audit import AuditRecord, new_record
 from hookhub.automations.models import ActionSpec, RetryPolicy, Step
 from hookhub.automations.repository import (
     ExecutionRecord,
-    ExecutionRepository,
-    HeldUpdate,
     finish_update,
     progress_update,
 )
@@ -52,9 +50,9 @@ from hookhub.automations.states import (
     step_transition,
 )
 from hookhub.automations.templates import render
-from hookhub.batching import GroupCommit
 from hookhub.clock import Clock
 from hookhub.errors import HookhubError, TemplateError
+from hookhub.store.writes import HotWrites, WriteResult
 
 log = structlog.get_logger(__name__)
 
@@ -102,7 +100,7 @@ class LeaseLost(Exception):
 class Runner:
     def __init__(
         self,
-        executions: ExecutionRepository,
+        writes: HotWrites,
         registry: ActionRegistry,
         context: ActionContext,
         *,
@@ -113,25 +111,13 @@ class Runner:
         result_max_bytes: int,
     ) -> None:
         self._registry = registry
-        self._executions = executions
+        self._writes = writes
         self._clock = clock
         self._sleep = sleep
         self._owner = owner
         self._step_timeout_s = step_timeout_s
         self._result_max_bytes = result_max_bytes
-        self._writes: GroupCommit[HeldUpdate | AuditRecord, bool] = GroupCommit(
-            self._write, name="hookhub-execution-writer"
-        )
-        self._context = dataclasses.replace(context, audit=_RunAudit(self._writes))
-
-    async def _write(self, items: Sequence[HeldUpdate | AuditRecord]) -> list[bool]:
-        updates = [item for item in items if isinstance(item, HeldUpdate)]
-        entries = [item for item in items if isinstance(item, AuditRecord)]
-        applied = iter(await self._executions.update_held(updates, audit=entries))
-        return [next(applied) if isinstance(item, HeldUpdate) else True for item in items]
-
-    async def close(self) -> None:
-        await self._writes.close()
+        self._context = dataclasses.replace(context, audit=_RunAudit(writes))
 
     async def run(self, record: ExecutionRecord, trigger: dict[str, Any]) -> ExecutionStatus:
         """Run the steps not yet complete, in order; the execution's final status.
@@ -251,7 +237,7 @@ class Runner:
             step.duration_ms = _ms(step.started_at, now)
 
     async def _save(self, execution_id: str, steps: list[Step]) -> None:
-        saved = await self._writes.submit(
+        saved = await self._writes.update(
             progress_update(execution_id, owner=self._owner, steps=steps)
         )
         if not saved:
@@ -268,7 +254,7 @@ class Runner:
         final = execution_transition(ExecutionStatus.RUNNING, status)
         now = self._clock()
         duration_ms = _ms(record.started_at, now)
-        finished = await self._writes.submit(
+        finished = await self._writes.update(
             finish_update(
                 record.id,
                 owner=self._owner,
@@ -296,7 +282,7 @@ class Runner:
 class _RunAudit:
     """The audit log as the actions of runs see it: entries queued in the runner's writer."""
 
-    def __init__(self, writes: GroupCommit[HeldUpdate | AuditRecord, bool]) -> None:
+    def __init__(self, writes: HotWrites) -> None:
         self._writes = writes
 
     async def add(
@@ -322,7 +308,7 @@ class _RunAudit:
         return record
 
 
-def _audit_written(record: AuditRecord, done: asyncio.Future[bool]) -> None:
+def _audit_written(record: AuditRecord, done: asyncio.Future[WriteResult]) -> None:
     failure = None if done.cancelled() else done.exception()
     if done.cancelled() or failure is not None:
         # The action has run: the log keeps the record the audit log could not.

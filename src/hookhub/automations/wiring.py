@@ -33,6 +33,7 @@ from hookhub.automations.executor import Executor, PlannedRuns
 from hookhub.automations.repository import AutomationRepository, ExecutionRepository
 from hookhub.automations.runner import Runner, Sleep
 from hookhub.automations.service import AutomationService
+from hookhub.store.writes import HotWrites
 
 if TYPE_CHECKING:
     # Types only: hookhub.services imports this module to build it.
@@ -68,6 +69,10 @@ class AutomationServices:
     service: AutomationService
     automations: AutomationRepository
     executions: ExecutionRepository
+    #: Where the runs write (shared with the incoming webhooks when ``Services`` builds this).
+    writes: HotWrites
+    #: Whether :meth:`stop` closes ``writes`` (built here) or its owner does.
+    owns_writes: bool = False
 
     @classmethod
     def build(
@@ -83,12 +88,15 @@ class AutomationServices:
         actions: ActionContext,
         registry: ActionRegistry = DEFAULT_REGISTRY,
         sleep: Sleep = asyncio.sleep,
+        writes: HotWrites | None = None,
     ) -> AutomationServices:
         automations = AutomationRepository(db)
         executions = ExecutionRepository(db)
+        owns_writes = writes is None
+        writes = writes or HotWrites(db)
         runner_factory = partial(
             Runner,
-            executions,
+            writes,
             registry,
             actions,
             clock=clock,
@@ -107,7 +115,7 @@ class AutomationServices:
             trigger_max_bytes=settings.automations_trigger_max_bytes,
         )
         service = AutomationService(automations, executions, executor, registry, clock)
-        return cls(settings, executor, service, automations, executions)
+        return cls(settings, executor, service, automations, executions, writes, owns_writes)
 
     async def start(self, bus: Bus) -> None:
         await self.service.sync_config(self.settings.automations)
@@ -115,6 +123,8 @@ class AutomationServices:
 
     async def stop(self) -> None:
         await self.executor.stop()
+        if self.owns_writes:
+            await self.writes.close()
 
     async def trigger_endpoint(
         self, *, endpoint_id: str, trigger: dict[str, Any], request_id: str | None

@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, Any, Protocol
 import structlog
 from prometheus_client import Counter
 
-from hookhub.batching import GroupCommit
 from hookhub.clock import Clock, isoformat_z
 from hookhub.config import Settings
 from hookhub.errors import HookhubError
@@ -34,7 +33,8 @@ from hookhub.inbound.models import EndpointRecord, Verdict
 from hookhub.inbound.ratelimit import RateLimiter
 from hookhub.inbound.verification import VerificationError, VerifyOptions, verify
 from hookhub.metrics import Metrics
-from hookhub.store.inbound import EndpointRepository, NewRequest, Recorded, RequestRepository
+from hookhub.store.inbound import EndpointRepository, NewRequest, Recorded
+from hookhub.store.writes import HotWrites
 
 if TYPE_CHECKING:
     from hookhub.automations.executor import PlannedRuns
@@ -117,7 +117,7 @@ class Receiver:
     def __init__(
         self,
         endpoints: EndpointRepository,
-        requests: RequestRepository,
+        writes: HotWrites,
         limiter: RateLimiter,
         settings: Settings,
         clock: Clock,
@@ -130,9 +130,7 @@ class Receiver:
         self._proxies = header_rules.networks(settings.inbound_trusted_proxies)
         self._cache: dict[str, _Cached] = {}
         self._loading: dict[str, asyncio.Future[_Cached | None]] = {}
-        self._commits: GroupCommit[NewRequest, Recorded] = GroupCommit(
-            requests.record, name="hookhub-inbound-recorder"
-        )
+        self._writes = writes
         self._counted = Counter(
             "hookhub_inbound_requests",
             "Incoming webhook requests, by endpoint slug and verdict",
@@ -143,9 +141,6 @@ class Receiver:
     def forget(self) -> None:
         """Drop cached endpoints: called when one changes in this process."""
         self._cache.clear()
-
-    async def close(self) -> None:
-        await self._commits.close()
 
     async def _endpoint(self, slug: str) -> _Cached | None:
         cached = self._cache.get(slug)
@@ -296,7 +291,7 @@ class Receiver:
     ) -> Answer:
         reason = refused.reason[:MAX_REASON_CHARS]
         row.update(status_code=refused.answer.status, verdict=refused.verdict, reason=reason)
-        await self._commits.submit(NewRequest(row))
+        await self._writes.record(NewRequest(row))
         self._counted.labels(endpoint.slug, refused.verdict).inc()
         log.info(
             "inbound.refused",
@@ -330,7 +325,7 @@ class Receiver:
             raise
         row["execution_id"] = planned.execution_id
         try:
-            recorded = await self._commits.submit(NewRequest(row, dedupe_window_s, planned.rows))
+            recorded = await self._writes.record(NewRequest(row, dedupe_window_s, planned.rows))
         except HookhubError:
             raise  # the store is away, or the claim contended: nothing was stored
         except Exception as exc:
@@ -354,7 +349,7 @@ class Receiver:
         reason = f"starting the automations failed: {type(exc).__name__}"
         status = exc.status_code if isinstance(exc, HookhubError) else INTERNAL_ERROR_STATUS
         row.update(execution_id=None, status_code=status, reason=reason)
-        await self._commits.submit(NewRequest(row))
+        await self._writes.record(NewRequest(row))
 
 
 def _last(headers: list[tuple[str, str]], name: str) -> str | None:

@@ -38,6 +38,7 @@ from hookhub.paging import Page
 from hookhub.signing import generate_secret
 from hookhub.store.engine import Database
 from hookhub.store.inbound import EndpointRepository, RequestRepository
+from hookhub.store.writes import HotWrites
 
 log = structlog.get_logger(__name__)
 
@@ -90,15 +91,20 @@ def _changed_columns(body: EndpointUpdate, current: EndpointRecord) -> dict[str,
 
 
 class InboundService:
-    def __init__(self, db: Database, settings: Settings, clock: Clock, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        db: Database,
+        settings: Settings,
+        clock: Clock,
+        metrics: Metrics,
+        writes: HotWrites,
+    ) -> None:
         self._endpoints = EndpointRepository(db)
         self._requests = RequestRepository(db)
         self._settings = settings
         self._clock = clock
         self.limiter = RateLimiter(settings.redis_url, key_prefix=settings.redis_key_prefix)
-        self.receiver = Receiver(
-            self._endpoints, self._requests, self.limiter, settings, clock, metrics
-        )
+        self.receiver = Receiver(self._endpoints, writes, self.limiter, settings, clock, metrics)
         self._pruner: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -112,7 +118,6 @@ class InboundService:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._pruner
             self._pruner = None
-        await self.receiver.close()
         await self.limiter.close()
 
     async def _prune_now_and_then(self) -> None:

@@ -32,6 +32,7 @@ from hookhub.store.migrate import require_current
 from hookhub.store.outbound import DeliveryRepository, WebhookRepository
 from hookhub.store.queue import DeliveryQueue
 from hookhub.store.repositories import AuditRepository, EventRepository, TokenRepository
+from hookhub.store.writes import HotWrites
 from hookhub.tickets.service import TicketService
 
 log = structlog.get_logger(__name__)
@@ -62,6 +63,8 @@ class Services:
     realtime: RealtimeService
     signals: SignalService
     inbound: InboundService
+    #: The writer incoming webhooks and automation runs share (hookhub.store.writes).
+    writes: HotWrites
     started: bool = field(default=False)
 
     @classmethod
@@ -102,6 +105,8 @@ class Services:
             audit=audit_log,
             tickets=tickets,
         )
+        # One writer for the webhooks' requests and the runs' writes (hookhub.store.writes).
+        writes = HotWrites(db)
         automations = AutomationServices.build(
             settings=settings,
             db=db,
@@ -111,10 +116,11 @@ class Services:
             metrics=metrics,
             clock=clock,
             actions=actions,
+            writes=writes,
         )
         publisher.local_fallback = realtime.hub.deliver_event
         signals = SignalService(db, publisher, audit, settings, clock)
-        inbound = InboundService(db, settings, clock, metrics)
+        inbound = InboundService(db, settings, clock, metrics, writes)
         return cls(
             settings=settings,
             db=db,
@@ -138,6 +144,7 @@ class Services:
             realtime=realtime,
             signals=signals,
             inbound=inbound,
+            writes=writes,
         )
 
     async def start(self, *, dispatch: bool | None = None) -> None:
@@ -161,6 +168,7 @@ class Services:
         await self.signals.close()
         await self.inbound.stop()
         await self.automations.stop()
+        await self.writes.close()
         await self.dispatcher.stop()
         await self.audit_log.close()
         await self.publisher.close()

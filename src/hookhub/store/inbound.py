@@ -139,71 +139,9 @@ class RequestRepository:
         self._db = db
 
     async def record(self, items: Sequence[NewRequest]) -> list[Recorded]:
-        """Store requests in one transaction, claiming their delivery ids where asked.
-
-        A claim succeeds when the id is new on the endpoint or its earlier claim has expired;
-        otherwise the request is stored as a duplicate, without its executions or its
-        ``execution_id``. The pair is the table's primary key, so two concurrent claims of one
-        id cannot both succeed, whichever process makes them. New ids (the usual case) are
-        claimed in one statement for the whole batch, the requests stored in another, and
-        their executions in a third: a request is never stored accepted without them. The ids
-        already held (repeats) are read in one more statement, with the execution each holder
-        started; only a claim that has expired or was let go goes through :func:`_claim`.
-        """
+        """Store requests in one transaction; see :func:`record_requests`."""
         async with self._db.transaction() as connection:
-            rows = [dict(item.row) for item in items]
-            claiming = [
-                (row, item.dedupe_window_s)
-                for row, item in zip(rows, items, strict=True)
-                if item.dedupe_window_s is not None and row.get("delivery_id")
-            ]
-            won = await _claim_new(connection, claiming)
-            held = await _holders(
-                connection,
-                [
-                    (row["endpoint_id"], row["delivery_id"])
-                    for row, _window_s in claiming
-                    if won.get((row["endpoint_id"], row["delivery_id"])) != row["id"]
-                ],
-            )
-            results = []
-            executions: list[dict[str, Any]] = []
-            batch = {row["id"]: row for row in rows}
-            for row, item in zip(rows, items, strict=True):
-                recorded = Recorded(Verdict(row["verdict"]))
-                delivery_id: str | None = row.get("delivery_id")
-                key = (row["endpoint_id"], delivery_id or "")
-                if item.dedupe_window_s is not None and delivery_id and won.get(key) != row["id"]:
-                    holding = held.get(key)
-                    if holding is not None and holding.expires_at > row["received_at"]:
-                        holder: str | None = holding.request_id
-                        execution_id = holding.execution_id
-                    else:  # expired, or let go since: settled by a claim of its own
-                        holder = await _claim(connection, row, item.dedupe_window_s)
-                        execution_id = None
-                        if holder is not None:
-                            execution_id = await connection.scalar(
-                                select(InboundRequest.execution_id).where(
-                                    InboundRequest.id == holder
-                                )
-                            )
-                    if holder is not None:
-                        earlier = batch.get(holder)  # claimed in this batch: not stored yet
-                        if earlier is not None:
-                            execution_id = earlier["execution_id"]
-                        recorded = Recorded(Verdict.DUPLICATE, holder, execution_id)
-                        row.update(
-                            verdict=Verdict.DUPLICATE,
-                            trigger=None,
-                            reason=DUPLICATE_REASON,
-                            execution_id=None,
-                        )
-                if recorded.verdict is not Verdict.DUPLICATE:
-                    executions.extend(item.executions)
-                results.append(recorded)
-            await INSERT_REQUESTS.run(connection, rows)
-            await INSERT_EXECUTIONS.run(connection, executions)
-            return results
+            return await record_requests(connection, items)
 
     async def release(self, endpoint_id: str, delivery_id: str, request_id: str) -> None:
         """Forget a claim this request made, so the sender's retry is not taken for a repeat."""
@@ -252,6 +190,75 @@ class RequestRepository:
             if row is None or row.endpoint_id != endpoint_id:
                 return None
             return _request(row), row.trigger
+
+
+async def record_requests(
+    connection: AsyncConnection, items: Sequence[NewRequest]
+) -> list[Recorded]:
+    """Store requests in the caller's transaction, claiming their delivery ids where asked.
+
+    A claim succeeds when the id is new on the endpoint or its earlier claim has expired;
+    otherwise the request is stored as a duplicate, without its executions or its
+    ``execution_id``. The pair is the table's primary key, so two concurrent claims of one
+    id cannot both succeed, whichever process makes them. New ids (the usual case) are
+    claimed in one statement for the whole batch, the requests stored in another, and
+    their executions in a third: a request is never stored accepted without them. The ids
+    already held (repeats) are read in one more statement, with the execution each holder
+    started; only a claim that has expired or was let go goes through :func:`_claim`.
+    """
+    if not items:
+        return []
+    rows = [dict(item.row) for item in items]
+    claiming = [
+        (row, item.dedupe_window_s)
+        for row, item in zip(rows, items, strict=True)
+        if item.dedupe_window_s is not None and row.get("delivery_id")
+    ]
+    won = await _claim_new(connection, claiming)
+    held = await _holders(
+        connection,
+        [
+            (row["endpoint_id"], row["delivery_id"])
+            for row, _window_s in claiming
+            if won.get((row["endpoint_id"], row["delivery_id"])) != row["id"]
+        ],
+    )
+    results = []
+    executions: list[dict[str, Any]] = []
+    batch = {row["id"]: row for row in rows}
+    for row, item in zip(rows, items, strict=True):
+        recorded = Recorded(Verdict(row["verdict"]))
+        delivery_id: str | None = row.get("delivery_id")
+        key = (row["endpoint_id"], delivery_id or "")
+        if item.dedupe_window_s is not None and delivery_id and won.get(key) != row["id"]:
+            holding = held.get(key)
+            if holding is not None and holding.expires_at > row["received_at"]:
+                holder: str | None = holding.request_id
+                execution_id = holding.execution_id
+            else:  # expired, or let go since: settled by a claim of its own
+                holder = await _claim(connection, row, item.dedupe_window_s)
+                execution_id = None
+                if holder is not None:
+                    execution_id = await connection.scalar(
+                        select(InboundRequest.execution_id).where(InboundRequest.id == holder)
+                    )
+            if holder is not None:
+                earlier = batch.get(holder)  # claimed in this batch: not stored yet
+                if earlier is not None:
+                    execution_id = earlier["execution_id"]
+                recorded = Recorded(Verdict.DUPLICATE, holder, execution_id)
+                row.update(
+                    verdict=Verdict.DUPLICATE,
+                    trigger=None,
+                    reason=DUPLICATE_REASON,
+                    execution_id=None,
+                )
+        if recorded.verdict is not Verdict.DUPLICATE:
+            executions.extend(item.executions)
+        results.append(recorded)
+    await INSERT_REQUESTS.run(connection, rows)
+    await INSERT_EXECUTIONS.run(connection, executions)
+    return results
 
 
 @dataclass(frozen=True)
