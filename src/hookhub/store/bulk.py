@@ -17,6 +17,7 @@ have through SQLAlchemy, so ``IntegrityError`` and the store's "unreachable" map
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -60,6 +61,19 @@ class _Compiled:
     #: In the order of the statement's placeholders.
     parameters: tuple[_Parameter, ...]
 
+    def values_of(self, row: Mapping[str, Any]) -> tuple[Any, ...]:
+        # The hot loop of a batch: fields read once per parameter, no method call each.
+        return tuple(
+            [
+                value if fixed else row[name] if convert is None else convert(row[name])
+                for name, convert, fixed, value in self._unpacked
+            ]
+        )
+
+    @functools.cached_property
+    def _unpacked(self) -> tuple[tuple[str, _Convert | None, bool, Any], ...]:
+        return tuple((p.name, p.convert, p.fixed, p.value) for p in self.parameters)
+
 
 class Bulk:
     """``statement``, run once per row of a batch whose rows all have the same keys.
@@ -89,7 +103,7 @@ class Bulk:
         if any(len(row) != len(keys) for row in rows):
             raise TypeError("the rows of a batch must all have the same keys")
         compiled = self._compiled.get((dialect.name, keys)) or self._compile(dialect, keys)
-        values = [tuple(parameter.of(row) for parameter in compiled.parameters) for row in rows]
+        values = [compiled.values_of(row) for row in rows]
         cursor = await _on_driver(connection, "executemany", compiled.sql, values)
         return int(cursor.rowcount)
 
