@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,9 +18,11 @@ from sqlalchemy import (
     String,
     TypeDecorator,
 )
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeEngine
 
 # Stable constraint names, so migrations can refer to them on both backends.
 NAMING_CONVENTION = {
@@ -33,11 +36,36 @@ NAMING_CONVENTION = {
 ID_CHARS = 26  # a ULID as text
 
 
+class _SQLiteDateTime(sqlite.DATETIME):
+    """SQLite's ``DATETIME``, the same text written for less: every incoming webhook stores
+    several datetimes, and SQLAlchemy's processor fills a format from a dict of fields (about
+    3 µs a value). ``isoformat`` gives the same ``YYYY-MM-DD HH:MM:SS.ffffff``."""
+
+    def bind_processor(self, dialect: Dialect) -> Callable[[Any], str | None]:
+        def process(value: datetime | None) -> str | None:
+            if value is None:
+                return None
+            # The value is aware UTC (UTCDateTime): the offset after the 26th character goes.
+            return value.isoformat(" ", "microseconds")[:SQLITE_DATETIME_CHARS]
+
+        return process
+
+
+#: ``YYYY-MM-DD HH:MM:SS.ffffff``: how SQLAlchemy stores a datetime in SQLite.
+SQLITE_DATETIME_CHARS = 26
+_SQLITE_DATETIME = _SQLiteDateTime()  # type: ignore[no-untyped-call]  # SQLAlchemy's, untyped
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """Aware UTC datetimes on both backends (SQLite stores naive values, so add UTC back)."""
 
     impl = DateTime(timezone=True)
     cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(_SQLITE_DATETIME)
+        return dialect.type_descriptor(DateTime(timezone=True))
 
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
