@@ -58,6 +58,8 @@ log = structlog.get_logger(__name__)
 
 Sleep = Callable[[float], Awaitable[None]]
 
+#: A step's retries when its spec names none.
+DEFAULT_RETRIES = RetryPolicy()
 #: Longest error text kept for a step or an execution (the column holds 1000 characters).
 MAX_ERROR_CHARS = 900
 UNEXPECTED_FAILURE = "the action failed unexpectedly (details are in the log)"
@@ -178,16 +180,16 @@ class Runner:
         step = steps[index]
         step.status = step_transition(step.status, StepStatus.RUNNING)
         step.started_at = self._clock()
-        policy = spec.retries or RetryPolicy()
+        policy = spec.retries or DEFAULT_RETRIES
         mark_in_flight = not self._registry.is_repeatable(spec.action)
         error = ""
         for attempt in range(1, policy.max_attempts + 1):
             step.attempts = attempt
             if mark_in_flight:
                 await self._save(execution_id, steps)
-            result, error, retryable = await self._attempt(spec, context, call)
-            if not error:
-                data, size = json_data(result)
+            converted, error, retryable = await self._attempt(spec, context, call)
+            if converted is not None:
+                data, size = converted
                 self._end_step(step, StepStatus.COMPLETE)
                 step.result = capped(data, size, self._result_max_bytes)
                 step.error = None
@@ -202,8 +204,9 @@ class Runner:
 
     async def _attempt(
         self, spec: ActionSpec, context: dict[str, Any], call: ActionCall
-    ) -> tuple[Any, str, bool]:
-        """One attempt: ``(result, "", _)`` or ``(None, error, retryable)``."""
+    ) -> tuple[tuple[Any, int] | None, str, bool]:
+        """One attempt: ``((result as JSON data, its size), "", _)`` or
+        ``(None, error, retryable)``."""
         try:
             params = render(spec.params, context)
         except TemplateError as exc:
@@ -224,10 +227,10 @@ class Runner:
             log.exception("automation.action_crashed", action=spec.action, step=spec.name)
             return None, UNEXPECTED_FAILURE, True
         try:
-            json_data(result)
+            converted = json_data(result)
         except TypeError:
             return None, f"action {spec.action!r} returned a value that is not JSON", False
-        return result, "", False
+        return converted, "", False
 
     def _end_step(self, step: Step, status: StepStatus) -> None:
         now = self._clock()
