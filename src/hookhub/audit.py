@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -52,3 +53,31 @@ def new_record(
         request_id=request_id,
         details=details or {},
     )
+
+
+class AuditWriter(ABC):
+    """Where actions write their audit entries: :meth:`add` makes the entry, :meth:`_store`
+    (the subclass's) stores it (:class:`AuditLog`, or an automation run's writer)."""
+
+    async def add(
+        self,
+        *,
+        actor: str,
+        action: str,
+        now: datetime,
+        target: str | None = None,
+        request_id: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> AuditRecord:
+        record = new_record(
+            actor=actor,
+            action=action,
+            now=now,
+            target=target,
+            request_id=request_id,
+            details=details,
+        )
+        return await self._store(record)
+
+    @abstractmethod
+    async def _store(self, record: AuditRecord) -> AuditRecord: ...

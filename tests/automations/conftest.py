@@ -48,6 +48,7 @@ def with_registry(
         clock=clock,
         actions=services.actions,
         registry=toolbox.registry,
+        writes=services.writes,
         sleep=sleep,
     )
     return services

@@ -40,11 +40,11 @@ from hookhub.errors import HookhubError, InvalidInputError, StoreError
 if TYPE_CHECKING:
     import httpx2
 
+    from hookhub.audit import AuditWriter
     from hookhub.clock import Clock
     from hookhub.config import Settings
     from hookhub.outbound.ssrf import UrlGuard
     from hookhub.realtime.service import RealtimeService
-    from hookhub.services.audit import AuditWriter
     from hookhub.services.events import EventPublisher
     from hookhub.tickets.service import TicketService
 

@@ -415,22 +415,22 @@ class ExecutionRepository:
         )
         return finished
 
-    async def update_held(
-        self, items: Sequence[HeldUpdate], *, audit: Sequence[AuditRecord] = ()
-    ) -> list[bool]:
-        """Apply writes to running executions in one transaction; see :func:`apply_held`."""
-        if not items and not audit:
+    async def update_held(self, items: Sequence[HeldUpdate]) -> list[bool]:
+        """Apply writes to running executions in one transaction; see :func:`apply_held`.
+
+        Runs write through :class:`~hookhub.store.writes.HotWrites`; this is the same write
+        on its own.
+        """
+        if not items:
             return []
         try:
-            return await self._update_held(items, audit, read_first=False)
+            return await self._update_held(items, read_first=False)
         except ShortCount:
-            return await self._update_held(items, audit, read_first=True)
+            return await self._update_held(items, read_first=True)
 
-    async def _update_held(
-        self, items: Sequence[HeldUpdate], audit: Sequence[AuditRecord], *, read_first: bool
-    ) -> list[bool]:
+    async def _update_held(self, items: Sequence[HeldUpdate], *, read_first: bool) -> list[bool]:
         async with self._db.transaction() as connection:
-            return await apply_held(connection, items, audit, read_first=read_first)
+            return await apply_held(connection, items, read_first=read_first)
 
     async def renew(self, *, owner: str, ids: Sequence[str], lease_until: datetime) -> int:
         """Extend the leases of these running executions of ``owner``; how many."""

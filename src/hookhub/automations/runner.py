@@ -36,7 +36,7 @@ import orjson
 import structlog
 
 from hookhub.actions import ActionCall, ActionContext, ActionError, ActionFailed, ActionRegistry
-from hookhub.audit import AuditRecord, new_record
+from hookhub.audit import AuditRecord, AuditWriter
 from hookhub.automations.models import ActionSpec, RetryPolicy, Step
 from hookhub.automations.repository import (
     ExecutionRecord,
@@ -282,30 +282,14 @@ class Runner:
         return final
 
 
-class _RunAudit:
-    """The audit log as the actions of runs see it: entries queued in the runner's writer."""
+class _RunAudit(AuditWriter):
+    """The audit log as the actions of runs see it: entries queued in the shared writer, not
+    waited for (see the module's contract)."""
 
     def __init__(self, writes: HotWrites) -> None:
         self._writes = writes
 
-    async def add(
-        self,
-        *,
-        actor: str,
-        action: str,
-        now: datetime,
-        target: str | None = None,
-        request_id: str | None = None,
-        details: dict[str, Any] | None = None,
-    ) -> AuditRecord:
-        record = new_record(
-            actor=actor,
-            action=action,
-            now=now,
-            target=target,
-            request_id=request_id,
-            details=details,
-        )
+    async def _store(self, record: AuditRecord) -> AuditRecord:
         written = self._writes.enqueue(record)
         written.add_done_callback(lambda done: _audit_written(record, done))
         return record

@@ -69,10 +69,8 @@ class AutomationServices:
     service: AutomationService
     automations: AutomationRepository
     executions: ExecutionRepository
-    #: Where the runs write (shared with the incoming webhooks when ``Services`` builds this).
+    #: Where the runs write: the writer shared with incoming webhooks, closed by its owner.
     writes: HotWrites
-    #: Whether :meth:`stop` closes ``writes`` (built here) or its owner does.
-    owns_writes: bool = False
 
     @classmethod
     def build(
@@ -87,13 +85,11 @@ class AutomationServices:
         clock: Clock,
         actions: ActionContext,
         registry: ActionRegistry = DEFAULT_REGISTRY,
+        writes: HotWrites,
         sleep: Sleep = asyncio.sleep,
-        writes: HotWrites | None = None,
     ) -> AutomationServices:
         automations = AutomationRepository(db)
         executions = ExecutionRepository(db)
-        owns_writes = writes is None
-        writes = writes or HotWrites(db)
         runner_factory = partial(
             Runner,
             writes,
@@ -115,7 +111,7 @@ class AutomationServices:
             trigger_max_bytes=settings.automations_trigger_max_bytes,
         )
         service = AutomationService(automations, executions, executor, registry, clock)
-        return cls(settings, executor, service, automations, executions, writes, owns_writes)
+        return cls(settings, executor, service, automations, executions, writes)
 
     async def start(self, bus: Bus) -> None:
         await self.service.sync_config(self.settings.automations)
@@ -123,8 +119,6 @@ class AutomationServices:
 
     async def stop(self) -> None:
         await self.executor.stop()
-        if self.owns_writes:
-            await self.writes.close()
 
     async def trigger_endpoint(
         self, *, endpoint_id: str, trigger: dict[str, Any], request_id: str | None

@@ -2,30 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Protocol
-
-from hookhub.audit import AuditRecord, new_record
+from hookhub.audit import AuditRecord, AuditWriter
 from hookhub.batching import GroupCommit
 from hookhub.store.repositories import AuditRepository
 
 
-class AuditWriter(Protocol):
-    """Where actions write their audit entries (:class:`AuditLog`, or a run's own writer)."""
-
-    async def add(
-        self,
-        *,
-        actor: str,
-        action: str,
-        now: datetime,
-        target: str | None = None,
-        request_id: str | None = None,
-        details: dict[str, Any] | None = None,
-    ) -> AuditRecord: ...
-
-
-class AuditLog:
+class AuditLog(AuditWriter):
     """Writes entries through a :class:`~hookhub.batching.GroupCommit`.
 
     Every action run writes an entry; one transaction each would cost the store as much as the
@@ -38,24 +20,7 @@ class AuditLog:
             audit.add_many, name="hookhub-audit-writer"
         )
 
-    async def add(
-        self,
-        *,
-        actor: str,
-        action: str,
-        now: datetime,
-        target: str | None = None,
-        request_id: str | None = None,
-        details: dict[str, Any] | None = None,
-    ) -> AuditRecord:
-        record = new_record(
-            actor=actor,
-            action=action,
-            now=now,
-            target=target,
-            request_id=request_id,
-            details=details,
-        )
+    async def _store(self, record: AuditRecord) -> AuditRecord:
         return await self._commits.submit(record)
 
     async def close(self) -> None:
