@@ -33,6 +33,7 @@ from hookhub.errors import ConflictError
 from hookhub.events import new_id
 from hookhub.paging import Page
 from hookhub.store.automation_tables import Automation, AutomationExecution
+from hookhub.store.batch import Batch, ShortCount
 from hookhub.store.bulk import DIRECT_DIALECT, Bulk
 from hookhub.store.engine import Database, runs_to_end
 from hookhub.store.models import Base, EventRecord
@@ -123,14 +124,6 @@ class NewExecution:
     stored: StoredPlan | None = None
 
 
-class ShortCount(Exception):
-    """A batch of writes changed fewer executions than it wrote to: one was no longer held.
-
-    Raised by :func:`apply_held` (inside the caller's transaction, which it must undo) so that
-    the caller writes the batch again with ``read_first=True``.
-    """
-
-
 @dataclass(frozen=True)
 class HeldUpdate:
     """A write to a running execution, applied only while ``owner`` still holds it."""
@@ -174,7 +167,7 @@ def finish_update(
 
 
 async def apply_held(
-    connection: AsyncConnection,
+    batch: Batch,
     items: Sequence[HeldUpdate],
     audit: Sequence[AuditRecord] = (),
     *,
@@ -190,32 +183,39 @@ async def apply_held(
 
     The executions still held are read (and locked, on PostgreSQL) first, except on SQLite
     without ``read_first``: it takes one writer at a time and counts the rows a statement
-    changed, so the writes go out at once, and a count short of the writes (a lease lost,
-    which is rare) raises :class:`ShortCount`: the caller undoes the transaction and writes
-    again with ``read_first``.
+    changed, so the writes are queued with the commit (:class:`~hookhub.store.batch.Batch`)
+    as ``exact``, and a count short of the writes (a lease lost, which is rare) undoes the
+    transaction and raises :class:`ShortCount`: the caller writes again with ``read_first``.
     """
-    await add_audit_entries(connection, audit)
+    await add_audit_entries(batch, audit)
     if not items:
         return []
+    connection = batch.connection
+    if not read_first and connection.dialect.name == DIRECT_DIALECT:
+        if len({item.execution_id for item in items}) < len(items):
+            # Two writes to one execution go in order, one statement each.
+            for item in items:
+                await batch.write(_WRITE_HELD, [_held_parameters(item)], exact=True)
+            return [True] * len(items)
+        shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for item in items:
+            shapes.setdefault(tuple(item.values), []).append(_held_parameters(item))
+        for parameters in shapes.values():
+            await batch.write(_WRITE_HELD, parameters, exact=True)
+        return [True] * len(items)
     if len(items) == 1 or len({item.execution_id for item in items}) < len(items):
         # Two writes to one execution go in order, one statement each.
         return [await _update_one(connection, item) for item in items]
-    read = read_first or connection.dialect.name != DIRECT_DIALECT
-    if not read:
-        applied = [True] * len(items)
-    else:
-        found = await connection.execute(_HELD, {HELD_IDS: [i.execution_id for i in items]})
-        owners: dict[str, str | None] = {row.id: row.owner for row in found}
-        applied = [owners.get(item.execution_id) == item.owner for item in items]
-    shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    found = await connection.execute(_HELD, {HELD_IDS: [i.execution_id for i in items]})
+    owners: dict[str, str | None] = {row.id: row.owner for row in found}
+    applied = [owners.get(item.execution_id) == item.owner for item in items]
+    shapes = {}
     for item, is_held in zip(items, applied, strict=True):
         if is_held:
             shapes.setdefault(tuple(item.values), []).append(_held_parameters(item))
     for parameters in shapes.values():
         changed = await _WRITE_HELD.run(connection, parameters)
         if changed is not None and changed != len(parameters):
-            if not read:
-                raise ShortCount
             # Held when read and not when written: another process wrote between the two
             # (the lock rules that out on PostgreSQL). The caller's group commit undoes the
             # batch and writes its items one by one.
@@ -429,8 +429,8 @@ class ExecutionRepository:
             return await self._update_held(items, read_first=True)
 
     async def _update_held(self, items: Sequence[HeldUpdate], *, read_first: bool) -> list[bool]:
-        async with self._db.transaction() as connection:
-            return await apply_held(connection, items, read_first=read_first)
+        async with self._db.batch() as batch:
+            return await apply_held(batch, items, read_first=read_first)
 
     async def renew(self, *, owner: str, ids: Sequence[str], lease_until: datetime) -> int:
         """Extend the leases of these running executions of ``owner``; how many."""

@@ -25,7 +25,7 @@ from typing import Any
 
 from sqlalchemy import bindparam
 from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.dml import Insert, Update
 
@@ -99,13 +99,19 @@ class Bulk:
             result = await connection.execute(self._statement, list(rows))
             counted = dialect.supports_sane_multi_rowcount or len(rows) == 1
             return int(result.rowcount) if counted else None
+        sql, values = self.prepare(dialect, rows)
+        cursor = await _on_driver(connection, "executemany", sql, values)
+        return int(cursor.rowcount)
+
+    def prepare(
+        self, dialect: Dialect, rows: Sequence[Mapping[str, Any]]
+    ) -> tuple[str, list[tuple[Any, ...]]]:
+        """The statement for SQLite's driver, and the rows as its positional parameters."""
         keys = tuple(rows[0])
         if any(len(row) != len(keys) for row in rows):
             raise TypeError("the rows of a batch must all have the same keys")
         compiled = self._compiled.get((dialect.name, keys)) or self._compile(dialect, keys)
-        values = [compiled.values_of(row) for row in rows]
-        cursor = await _on_driver(connection, "executemany", compiled.sql, values)
-        return int(cursor.rowcount)
+        return compiled.sql, [compiled.values_of(row) for row in rows]
 
     def _compile(self, dialect: Dialect, keys: tuple[str, ...]) -> _Compiled:
         compiled = self._statement.compile(dialect=dialect, column_keys=list(keys))
@@ -201,12 +207,23 @@ class InsertReturning:
 
 async def _on_driver(connection: AsyncConnection, method: str, sql: str, values: Any) -> Any:
     """``method`` of the aiosqlite connection under ``connection``, its errors as SQLAlchemy's."""
-    driver = (await connection.get_raw_connection()).driver_connection
-    if driver is None:
-        raise StoreError("the database connection is closed")
+    driver = await driver_of(connection)
     try:
         return await getattr(driver, method)(sql, values)
     except sqlite3.Error as exc:
-        raise DBAPIError.instance(
-            sql, values, exc, sqlite3.Error, dialect=connection.dialect
-        ) from exc
+        raise as_sqlalchemy_error(connection, sql, values, exc) from exc
+
+
+async def driver_of(connection: AsyncConnection) -> Any:
+    """The driver's own connection under ``connection`` (aiosqlite's, on SQLite)."""
+    driver = (await connection.get_raw_connection()).driver_connection
+    if driver is None:
+        raise StoreError("the database connection is closed")
+    return driver
+
+
+def as_sqlalchemy_error(
+    connection: AsyncConnection, sql: str, values: Any, exc: sqlite3.Error
+) -> StatementError:
+    """The exception SQLAlchemy would have raised for ``exc`` (``IntegrityError`` and kin)."""
+    return DBAPIError.instance(sql, values, exc, sqlite3.Error, dialect=connection.dialect)

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from hookhub.errors import StoreError
+from hookhub.store.batch import Batch, batch
 from hookhub.store.checkpoint import Checkpointer
 from hookhub.store.url import normalise_database_url
 
@@ -97,6 +98,17 @@ class Database:
         with _unavailable_as_store_error():
             async with self.engine.begin() as connection:
                 yield connection
+
+    @asynccontextmanager
+    async def batch(self) -> AsyncIterator[Batch]:
+        """A transaction for batch writes (:class:`~hookhub.store.batch.Batch`): on SQLite,
+        its writes reach the driver with the commit in one call.
+
+        Committed on success, rolled back on any error; the same errors as :meth:`session`.
+        """
+        with _unavailable_as_store_error():
+            async with batch(self.engine) as current:
+                yield current
 
     async def run_to_end(self, call: Awaitable[T]) -> T:
         """Await a store call in a task of its own, which a cancelled caller does not cut short.

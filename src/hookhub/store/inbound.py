@@ -17,6 +17,7 @@ from hookhub.events import new_id
 from hookhub.inbound.models import EndpointRecord, ManagedBy, RequestOut, Verdict
 from hookhub.paging import Page
 from hookhub.store.automation_tables import AutomationExecution
+from hookhub.store.batch import Batch
 from hookhub.store.bulk import Bulk, InsertReturning
 from hookhub.store.engine import Database, runs_to_end
 from hookhub.store.inbound_tables import InboundDedupeKey, InboundEndpoint, InboundRequest
@@ -140,8 +141,8 @@ class RequestRepository:
 
     async def record(self, items: Sequence[NewRequest]) -> list[Recorded]:
         """Store requests in one transaction; see :func:`record_requests`."""
-        async with self._db.transaction() as connection:
-            return await record_requests(connection, items)
+        async with self._db.batch() as batch:
+            return await record_requests(batch, items)
 
     async def release(self, endpoint_id: str, delivery_id: str, request_id: str) -> None:
         """Forget a claim this request made, so the sender's retry is not taken for a repeat."""
@@ -192,9 +193,7 @@ class RequestRepository:
             return _request(row), row.trigger
 
 
-async def record_requests(
-    connection: AsyncConnection, items: Sequence[NewRequest]
-) -> list[Recorded]:
+async def record_requests(batch: Batch, items: Sequence[NewRequest]) -> list[Recorded]:
     """Store requests in the caller's transaction, claiming their delivery ids where asked.
 
     A claim succeeds when the id is new on the endpoint or its earlier claim has expired;
@@ -208,6 +207,7 @@ async def record_requests(
     """
     if not items:
         return []
+    connection = batch.connection
     rows = [dict(item.row) for item in items]
     claiming = [
         (row, item.dedupe_window_s)
@@ -225,7 +225,7 @@ async def record_requests(
     )
     results = []
     executions: list[dict[str, Any]] = []
-    batch = {row["id"]: row for row in rows}
+    by_id = {row["id"]: row for row in rows}
     for row, item in zip(rows, items, strict=True):
         recorded = Recorded(Verdict(row["verdict"]))
         delivery_id: str | None = row.get("delivery_id")
@@ -243,7 +243,7 @@ async def record_requests(
                         select(InboundRequest.execution_id).where(InboundRequest.id == holder)
                     )
             if holder is not None:
-                earlier = batch.get(holder)  # claimed in this batch: not stored yet
+                earlier = by_id.get(holder)  # claimed in this batch: not stored yet
                 if earlier is not None:
                     execution_id = earlier["execution_id"]
                 recorded = Recorded(Verdict.DUPLICATE, holder, execution_id)
@@ -256,8 +256,8 @@ async def record_requests(
         if recorded.verdict is not Verdict.DUPLICATE:
             executions.extend(item.executions)
         results.append(recorded)
-    await INSERT_REQUESTS.run(connection, rows)
-    await INSERT_EXECUTIONS.run(connection, executions)
+    await batch.write(INSERT_REQUESTS, rows)
+    await batch.write(INSERT_EXECUTIONS, executions)
     return results
 
 

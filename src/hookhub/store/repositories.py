@@ -11,11 +11,11 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import ColumnElement, Table, func, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hookhub.audit import AuditRecord, new_record
 from hookhub.events import Event, new_id
 from hookhub.paging import Page
+from hookhub.store.batch import Batch
 from hookhub.store.bulk import Bulk
 from hookhub.store.engine import Database, runs_to_end
 from hookhub.store.models import ApiToken, AuditEntry, EventRecord
@@ -146,8 +146,8 @@ class AuditRepository:
 
     async def _add_many(self, records: Sequence[AuditRecord]) -> list[AuditRecord]:
         # Unwrapped: called from ``add``, which already runs to its end (``runs_to_end``).
-        async with self._db.transaction() as connection:
-            await add_audit_entries(connection, records)
+        async with self._db.batch() as batch:
+            await add_audit_entries(batch, records)
         return list(records)
 
     async def list(self, *, action: str | None, limit: int, offset: int) -> Page[AuditRecord]:
@@ -155,7 +155,7 @@ class AuditRepository:
         return await _page(self._db, AuditEntry, where, _audit, limit=limit, offset=offset)
 
 
-async def add_audit_entries(connection: AsyncConnection, records: Sequence[AuditRecord]) -> None:
+async def add_audit_entries(batch: Batch, records: Sequence[AuditRecord]) -> None:
     """Store audit entries in the caller's transaction (beside the writes they account for)."""
     rows = [
         {
@@ -169,7 +169,7 @@ async def add_audit_entries(connection: AsyncConnection, records: Sequence[Audit
         }
         for record in records
     ]
-    await INSERT_AUDIT_LOG.run(connection, rows)
+    await batch.write(INSERT_AUDIT_LOG, rows)
 
 
 async def _page(

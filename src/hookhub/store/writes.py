@@ -18,8 +18,9 @@ import asyncio
 from collections.abc import Sequence
 
 from hookhub.audit import AuditRecord
-from hookhub.automations.repository import HeldUpdate, ShortCount, apply_held
+from hookhub.automations.repository import HeldUpdate, apply_held
 from hookhub.batching import GroupCommit
+from hookhub.store.batch import ShortCount
 from hookhub.store.engine import Database
 from hookhub.store.inbound import NewRequest, Recorded, record_requests
 
@@ -70,9 +71,9 @@ class HotWrites:
         requests = [item for item in items if isinstance(item, NewRequest)]
         updates = [item for item in items if isinstance(item, HeldUpdate)]
         entries = [item for item in items if isinstance(item, AuditRecord)]
-        async with self._db.transaction() as connection:
-            recorded = iter(await record_requests(connection, requests))
-            applied = iter(await apply_held(connection, updates, entries, read_first=read_first))
+        async with self._db.batch() as batch:
+            recorded = iter(await record_requests(batch, requests))
+            applied = iter(await apply_held(batch, updates, entries, read_first=read_first))
         results: list[WriteResult] = []
         for item in items:
             if isinstance(item, NewRequest):
