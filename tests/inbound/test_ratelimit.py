@@ -42,7 +42,8 @@ async def test_a_client_over_the_rate_is_refused_with_a_wait(make_limiter: MakeL
     limiter = make_limiter()
     decisions = [await limiter.check("ep1", "198.51.100.1", "3/minute") for _ in range(5)]
     assert [d.allowed for d in decisions] == [True, True, True, False, False]
-    assert all(1 <= d.retry_after_s <= 60 for d in decisions[3:])
+    # Within two windows: a full window's hits still weigh on the next one as it slides out.
+    assert all(1 <= d.retry_after_s <= 120 for d in decisions[3:])
 
 
 async def test_clients_and_endpoints_have_their_own_budgets(make_limiter: MakeLimiter) -> None:

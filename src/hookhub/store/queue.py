@@ -23,6 +23,7 @@ from hookhub.events import Event, new_id
 from hookhub.outbound.delivery import AttemptResult, DeliveryStatus, Verdict, transition
 from hookhub.outbound.matching import candidate_patterns
 from hookhub.outbound.models import ClaimedDelivery, WebhookRecord
+from hookhub.store.batch import Batch
 from hookhub.store.bulk import Bulk
 from hookhub.store.engine import Database, runs_to_end
 from hookhub.store.models import Base, Delivery, DeliveryAttempt, EventRecord, Webhook
@@ -83,7 +84,7 @@ class NewEvent:
 
 
 async def store_event(
-    connection: AsyncConnection,
+    batch: Batch,
     event: Event,
     *,
     request_id: str | None = None,
@@ -93,19 +94,17 @@ async def store_event(
 
     Runs inside the caller's transaction, so the event and its deliveries are stored together.
     """
-    [stored] = await store_events(connection, [NewEvent(event, request_id, handoff)])
+    [stored] = await store_events(batch, [NewEvent(event, request_id, handoff)])
     return stored
 
 
-async def store_events(connection: AsyncConnection, items: Sequence[NewEvent]) -> list[StoredEvent]:
+async def store_events(batch: Batch, items: Sequence[NewEvent]) -> list[StoredEvent]:
     """Store events and their deliveries in the caller's transaction: three statements in all."""
-    await INSERT_EVENTS.run(
-        connection, [_event_values(item.event, item.request_id) for item in items]
-    )
+    await batch.write(INSERT_EVENTS, [_event_values(item.event, item.request_id) for item in items])
     patterns = {kind: set(candidate_patterns(kind)) for kind in {i.event.type for i in items}}
     webhooks = [
         webhook_record(row)
-        for row in await connection.execute(
+        for row in await batch.connection.execute(
             _MATCHING_WEBHOOKS, {"patterns": sorted(set().union(*patterns.values()))}
         )
     ]
@@ -122,7 +121,7 @@ async def store_events(connection: AsyncConnection, items: Sequence[NewEvent]) -
                 taken.append(_claimed(values["id"], handoff.token, 0, event, webhook))
             rows.append(values)
         results.append(StoredEvent(len(matching), taken))
-    await INSERT_DELIVERIES.run(connection, rows)
+    await batch.write(INSERT_DELIVERIES, rows)
     return results
 
 
@@ -228,9 +227,9 @@ class DeliveryQueue:
         """
         delivery = _pending_values(webhook.id, event)
         delivery.update(lease_until=lease_until, lease_token=new_id(event.occurred_at))
-        async with self._db.transaction() as connection:
-            await INSERT_EVENTS.run(connection, [_event_values(event, None)])
-            await INSERT_DELIVERIES.run(connection, [delivery])
+        async with self._db.batch() as batch:
+            await batch.write(INSERT_EVENTS, [_event_values(event, None)])
+            await batch.write(INSERT_DELIVERIES, [delivery])
         return ClaimedDelivery(
             id=delivery["id"],
             lease_token=delivery["lease_token"],
@@ -258,17 +257,17 @@ class DeliveryQueue:
         """
         if not records:
             return []
-        async with self._db.transaction() as connection:
+        async with self._db.batch() as batch:
             # Locked for the transaction (PostgreSQL; SQLite has one writer anyway), so the
             # token check and the update cannot interleave with another dispatcher's.
             held = {
                 row.id: (row.status, row.lease_token)
-                for row in await connection.execute(
+                for row in await batch.connection.execute(
                     _HELD, {"ids": list({record.claimed.id for record in records})}
                 )
             }
             attempts = [_attempt_values(r) for r in records if r.claimed.id in held]
-            await INSERT_ATTEMPTS.run(connection, attempts)
+            await batch.write(INSERT_ATTEMPTS, attempts)
             current: list[bool] = []
             changes: list[dict[str, Any]] = []
             for record in records:
@@ -280,9 +279,9 @@ class DeliveryQueue:
                     # The same delivery cannot be current twice in one batch.
                     held[record.claimed.id] = (status, None)
             if changes:
-                await _WRITE_STATES.run(connection, changes)
+                await batch.write(_WRITE_STATES, changes)
                 await _update_failure_windows(
-                    connection, [r for r, mine in zip(records, current, strict=True) if mine]
+                    batch.connection, [r for r, mine in zip(records, current, strict=True) if mine]
                 )
         return current
 
@@ -295,15 +294,15 @@ class DeliveryQueue:
         (and nothing stored) when the webhook was already inactive or is gone.
         """
         w = _WEBHOOKS.c
-        async with self._db.transaction() as connection:
-            result = await connection.execute(
+        async with self._db.batch() as batch:
+            result = await batch.connection.execute(
                 update(_WEBHOOKS)
                 .where(w.id == webhook_id, w.is_active.is_(True))
                 .values(is_active=False, disabled_reason=reason, updated_at=now)
             )
             if not result.rowcount:
                 return False
-            await store_event(connection, notice)
+            await store_event(batch, notice)
             return True
 
 

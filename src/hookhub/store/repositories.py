@@ -52,8 +52,8 @@ class EventRepository:
 
     async def _add_many(self, items: Sequence[NewEvent]) -> list[StoredEvent]:
         # Unwrapped: called from ``add``, which already runs to its end (``runs_to_end``).
-        async with self._db.transaction() as connection:
-            return await store_events(connection, items)
+        async with self._db.batch() as batch:
+            return await store_events(batch, items)
 
     async def get(self, event_id: str) -> Event | None:
         async with self._db.session() as session:
