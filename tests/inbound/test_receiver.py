@@ -367,7 +367,8 @@ def test_flood_past_the_rate_limit_is_429_and_runs_nothing_more(
     assert [a.status_code for a in answers] == [200, 200, 200, 429, 429, 429]
     for answer in answers[3:]:
         expect_error(answer, 429, "Too many requests")
-        assert 1 <= int(answer.headers["retry-after"]) <= 60
+        # Within two windows: a full window still weighs on the next one as it slides out.
+        assert 1 <= int(answer.headers["retry-after"]) <= 120
     assert len(api.automations.calls) == 3
     assert api.history(endpoint["id"], verdict="rate_limited")["total"] == 3
 

@@ -5,6 +5,7 @@ executions an accepted request starts, stored with it."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,7 +18,8 @@ from hookhub.automations.repository import AutomationRepository, NewExecution, p
 from hookhub.events import new_id
 from hookhub.inbound.models import ManagedBy, Verdict
 from hookhub.store.engine import Database
-from hookhub.store.inbound import EndpointRepository, NewRequest, RequestRepository
+from hookhub.store.inbound import EndpointRepository, NewRequest, Recorded, RequestRepository
+from hookhub.store.writes import HotWrites
 
 NOW = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
 WINDOW_S = 3600.0
@@ -70,6 +72,26 @@ def request(
     return NewRequest(row, WINDOW_S, executions or [])
 
 
+Record = Callable[[Sequence[NewRequest]], Awaitable[list[Recorded]]]
+
+
+@pytest.fixture(params=["repository", "shared writer"])
+async def record(request: pytest.FixtureRequest, db: Database) -> AsyncIterator[Record]:
+    """Requests recorded in one transaction: by the repository, or by the shared writer of a
+    serving process (:class:`HotWrites`, which on SQLite first takes every id to be new)."""
+    if request.param == "repository":
+        yield RequestRepository(db).record
+        return
+    writes = HotWrites(db)
+
+    async def together(items: Sequence[NewRequest]) -> list[Recorded]:
+        # Queued before the writer runs: one batch.
+        return list(await asyncio.gather(*(writes.record(item) for item in items)))
+
+    yield together
+    await writes.close()
+
+
 async def endpoint(db: Database) -> str:
     created = await EndpointRepository(db).create(
         fields=ENDPOINT_FIELDS, managed_by=ManagedBy.API, now=NOW
@@ -77,10 +99,10 @@ async def endpoint(db: Database) -> str:
     return created.id
 
 
-async def test_one_batch_claims_an_id_once(db: Database) -> None:
+async def test_one_batch_claims_an_id_once(db: Database, record: Record) -> None:
     endpoint_id = await endpoint(db)
     repository = RequestRepository(db)
-    first, second, other, anonymous = await repository.record(
+    first, second, other, anonymous = await record(
         [
             request(endpoint_id, "d1"),
             request(endpoint_id, "d1"),
@@ -130,13 +152,13 @@ async def test_concurrent_claims_from_separate_connections_have_one_winner(
             await db.close()
 
 
-async def test_an_expired_claim_is_taken_over_and_pruned(db: Database) -> None:
+async def test_an_expired_claim_is_taken_over_and_pruned(db: Database, record: Record) -> None:
     endpoint_id = await endpoint(db)
     repository = RequestRepository(db)
     later = NOW + timedelta(seconds=WINDOW_S)
-    [first] = await repository.record([request(endpoint_id, "d1")])
-    [inside] = await repository.record([request(endpoint_id, "d1", later - timedelta(seconds=1))])
-    [after] = await repository.record([request(endpoint_id, "d1", later)])
+    [first] = await record([request(endpoint_id, "d1")])
+    [inside] = await record([request(endpoint_id, "d1", later - timedelta(seconds=1))])
+    [after] = await record([request(endpoint_id, "d1", later)])
     assert [first.verdict, inside.verdict, after.verdict] == [
         Verdict.ACCEPTED,
         Verdict.DUPLICATE,
@@ -187,12 +209,12 @@ async def stored_execution_ids(db: Database) -> set[str]:
 
 
 async def test_executions_are_stored_with_their_request_unless_it_is_a_duplicate(
-    db: Database,
+    db: Database, record: Record
 ) -> None:
     endpoint_id = await endpoint(db)
     repository = RequestRepository(db)
     first, repeat, other = [[row] for row in await execution_rows(db, 3)]
-    results = await repository.record(
+    results = await record(
         [
             request(endpoint_id, "d1", executions=first),
             request(endpoint_id, "d1", executions=repeat),
@@ -211,14 +233,13 @@ async def test_executions_are_stored_with_their_request_unless_it_is_a_duplicate
 
 
 async def test_repeats_in_a_later_batch_name_each_holder_and_its_execution(
-    db: Database,
+    db: Database, record: Record
 ) -> None:
     endpoint_id = await endpoint(db)
-    repository = RequestRepository(db)
     rows = [[row] for row in await execution_rows(db, 5)]
     one, two = request(endpoint_id, "d1", executions=rows[0]), request(endpoint_id, "d2")
-    await repository.record([one])
-    await repository.record([two])
+    await record([one])
+    await record([two])
 
     batch = [
         request(endpoint_id, "d2", executions=rows[1]),
@@ -226,7 +247,7 @@ async def test_repeats_in_a_later_batch_name_each_holder_and_its_execution(
         request(endpoint_id, "d1", executions=rows[3]),
         request(endpoint_id, "d3", executions=rows[4]),
     ]
-    results = await repository.record(batch)
+    results = await record(batch)
 
     assert [(r.verdict, r.original_request_id, r.original_execution_id) for r in results] == [
         (Verdict.DUPLICATE, two.row["id"], None),  # its holder started nothing

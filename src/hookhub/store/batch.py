@@ -50,6 +50,11 @@ class Batch:
         self.connection = connection
         self._queue: list[_Queued] | None = [] if queued else None
 
+    @property
+    def queues(self) -> bool:
+        """Whether :meth:`write` waits for the commit (SQLite) rather than running at once."""
+        return self._queue is not None
+
     async def write(
         self, bulk: Bulk, rows: Sequence[Mapping[str, Any]], *, exact: bool = False
     ) -> None:

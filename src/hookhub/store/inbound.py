@@ -193,7 +193,9 @@ class RequestRepository:
             return _request(row), row.trigger
 
 
-async def record_requests(batch: Batch, items: Sequence[NewRequest]) -> list[Recorded]:
+async def record_requests(
+    batch: Batch, items: Sequence[NewRequest], *, optimistic: bool = False
+) -> list[Recorded]:
     """Store requests in the caller's transaction, claiming their delivery ids where asked.
 
     A claim succeeds when the id is new on the endpoint or its earlier claim has expired;
@@ -204,6 +206,12 @@ async def record_requests(batch: Batch, items: Sequence[NewRequest]) -> list[Rec
     their executions in a third: a request is never stored accepted without them. The ids
     already held (repeats) are read in one more statement, with the execution each holder
     started; only a claim that has expired or was let go goes through :func:`_claim`.
+
+    ``optimistic``, on a batch that queues its writes (SQLite), takes every id to be new:
+    the claims are queued with the requests and executions as ``exact`` writes, so the whole
+    transaction is one call into the driver. An id already held (or twice in the batch)
+    makes the count fall short: the transaction is undone and
+    :class:`~hookhub.store.batch.ShortCount` raised, for the caller to write again without.
     """
     if not items:
         return []
@@ -214,6 +222,11 @@ async def record_requests(batch: Batch, items: Sequence[NewRequest]) -> list[Rec
         for row, item in zip(rows, items, strict=True)
         if item.dedupe_window_s is not None and row.get("delivery_id")
     ]
+    if optimistic and batch.queues:
+        await batch.write(_CLAIM_IF_NEW, _claim_keys(claiming), exact=True)
+        await batch.write(INSERT_REQUESTS, rows)
+        await batch.write(INSERT_EXECUTIONS, [row for item in items for row in item.executions])
+        return [Recorded(Verdict(row["verdict"])) for row in rows]
     won = await _claim_new(connection, claiming)
     held = await _holders(
         connection,
@@ -351,7 +364,13 @@ async def _claim_new(
     """
     if not claiming:
         return {}
-    keys = [
+    # One multi-row statement, compiled once per batch size (see InsertReturning).
+    inserted = await _CLAIM_NEW.run(connection, _claim_keys(claiming))
+    return {(endpoint, delivery): request for endpoint, delivery, request in inserted}
+
+
+def _claim_keys(claiming: list[tuple[dict[str, Any], float]]) -> list[dict[str, Any]]:
+    return [
         {
             "endpoint_id": row["endpoint_id"],
             "delivery_id": row["delivery_id"],
@@ -360,11 +379,10 @@ async def _claim_new(
         }
         for row, window_s in claiming
     ]
-    # One multi-row statement, compiled once per batch size (see InsertReturning).
-    inserted = await _CLAIM_NEW.run(connection, keys)
-    return {(endpoint, delivery): request for endpoint, delivery, request in inserted}
 
 
+#: The claims of a batch whose ids are all taken to be new (SQLite; see ``optimistic``).
+_CLAIM_IF_NEW = Bulk(sqlite.insert(DEDUPE_KEYS).on_conflict_do_nothing())
 _CLAIM_NEW = InsertReturning(
     {
         dialect.dialect.name: dialect.insert(DEDUPE_KEYS)

@@ -60,20 +60,22 @@ class HotWrites:
         await self._commits.close()
 
     async def _write(self, items: list[WriteItem]) -> list[WriteResult]:
+        # First as if every delivery id were new and every execution still held (on SQLite,
+        # one call into the driver); when that falls short, again, reading first.
         try:
-            return await self._db.run_to_end(self._write_once(items, read_first=False))
+            return await self._db.run_to_end(self._write_once(items, optimistic=True))
         except ShortCount:
-            return await self._db.run_to_end(self._write_once(items, read_first=True))
+            return await self._db.run_to_end(self._write_once(items, optimistic=False))
 
     async def _write_once(
-        self, items: Sequence[WriteItem], *, read_first: bool
+        self, items: Sequence[WriteItem], *, optimistic: bool
     ) -> list[WriteResult]:
         requests = [item for item in items if isinstance(item, NewRequest)]
         updates = [item for item in items if isinstance(item, HeldUpdate)]
         entries = [item for item in items if isinstance(item, AuditRecord)]
         async with self._db.batch() as batch:
-            recorded = iter(await record_requests(batch, requests))
-            applied = iter(await apply_held(batch, updates, entries, read_first=read_first))
+            recorded = iter(await record_requests(batch, requests, optimistic=optimistic))
+            applied = iter(await apply_held(batch, updates, entries, read_first=not optimistic))
         results: list[WriteResult] = []
         for item in items:
             if isinstance(item, NewRequest):
