@@ -34,7 +34,7 @@ from hookhub.events import new_id
 from hookhub.paging import Page
 from hookhub.store.automation_tables import Automation, AutomationExecution
 from hookhub.store.batch import Batch, ShortCount
-from hookhub.store.bulk import DIRECT_DIALECT, Bulk
+from hookhub.store.bulk import Bulk
 from hookhub.store.engine import Database, runs_to_end
 from hookhub.store.models import Base, EventRecord
 from hookhub.store.repositories import add_audit_entries
@@ -191,29 +191,20 @@ async def apply_held(
     if not items:
         return []
     connection = batch.connection
-    if not read_first and connection.dialect.name == DIRECT_DIALECT:
-        if len({item.execution_id for item in items}) < len(items):
-            # Two writes to one execution go in order, one statement each.
-            for item in items:
-                await batch.write(_WRITE_HELD, [_held_parameters(item)], exact=True)
-            return [True] * len(items)
-        shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-        for item in items:
-            shapes.setdefault(tuple(item.values), []).append(_held_parameters(item))
-        for parameters in shapes.values():
+    # Two writes to one execution go in order, one statement each.
+    in_order = len({item.execution_id for item in items}) < len(items)
+    if not read_first and batch.queues:
+        groups = [[_held_parameters(item)] for item in items] if in_order else _shapes(items)
+        for parameters in groups:
             await batch.write(_WRITE_HELD, parameters, exact=True)
         return [True] * len(items)
-    if len(items) == 1 or len({item.execution_id for item in items}) < len(items):
-        # Two writes to one execution go in order, one statement each.
+    if len(items) == 1 or in_order:
         return [await _update_one(connection, item) for item in items]
     found = await connection.execute(_HELD, {HELD_IDS: [i.execution_id for i in items]})
     owners: dict[str, str | None] = {row.id: row.owner for row in found}
     applied = [owners.get(item.execution_id) == item.owner for item in items]
-    shapes = {}
-    for item, is_held in zip(items, applied, strict=True):
-        if is_held:
-            shapes.setdefault(tuple(item.values), []).append(_held_parameters(item))
-    for parameters in shapes.values():
+    held = [item for item, is_held in zip(items, applied, strict=True) if is_held]
+    for parameters in _shapes(held):
         changed = await _WRITE_HELD.run(connection, parameters)
         if changed is not None and changed != len(parameters):
             # Held when read and not when written: another process wrote between the two
@@ -221,6 +212,14 @@ async def apply_held(
             # batch and writes its items one by one.
             raise ConflictError("an execution changed hands while it was written")
     return applied
+
+
+def _shapes(items: Sequence[HeldUpdate]) -> list[list[dict[str, Any]]]:
+    """The writes grouped by the columns they set: one statement per group."""
+    shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for item in items:
+        shapes.setdefault(tuple(item.values), []).append(_held_parameters(item))
+    return list(shapes.values())
 
 
 async def _update_one(connection: AsyncConnection, item: HeldUpdate) -> bool:
