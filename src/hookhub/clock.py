@@ -15,4 +15,6 @@ def utc_now() -> datetime:
 
 def isoformat_z(moment: datetime) -> str:
     """ISO 8601 in UTC with a ``Z`` suffix, the one time format hookhub writes in JSON."""
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    if moment.tzinfo is not UTC:  # the usual case is UTC already: no conversion to make
+        moment = moment.astimezone(UTC)
+    return moment.isoformat().replace("+00:00", "Z")

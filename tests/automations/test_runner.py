@@ -98,6 +98,25 @@ async def test_trigger_stores_the_execution_and_does_not_wait(
     assert record.steps[0].result == {"released": "g"}
 
 
+async def test_a_run_leaves_the_steps_of_its_automations_other_executions_alone(
+    make_services: MakeServices,
+) -> None:
+    # The executions of one automation start from the same pending steps (made once per
+    # loaded automation): a run must change copies, never those.
+    services = await make_services()
+    await create(services, [{"name": "first", "action": "record", "params": {"label": "x"}}])
+    planned = await services.automations.plan_endpoint(
+        endpoint_id=ENDPOINT_ID, trigger=endpoint_trigger({"title": "x"}), request_id=None
+    )
+
+    execution_id = await trigger(services, {"title": "y"})
+    assert execution_id is not None
+    assert (await finished(services, execution_id)).steps[0].status == StepStatus.COMPLETE
+
+    [waiting] = planned.records
+    assert [(step.status, step.attempts) for step in waiting.steps] == [(StepStatus.PENDING, 0)]
+
+
 async def test_steps_run_in_order_with_earlier_results_and_the_call(
     make_services: MakeServices, toolbox: Toolbox
 ) -> None:

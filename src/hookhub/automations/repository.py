@@ -70,12 +70,14 @@ _HELD = (
 class StoredPlan:
     """An automation's actions as an execution row stores them, and its steps before a run.
 
-    Made once per loaded automation rather than once per execution; the rows of many
-    executions share these documents, which nothing changes once built.
+    Made once per loaded automation rather than once per execution; the rows and records of
+    many executions share these documents and steps, which nothing changes once built (a
+    runner works on copies of its record's steps).
     """
 
     plan: list[dict[str, Any]]
     steps: list[dict[str, Any]]
+    pending: tuple[Step, ...]
 
 
 class AutomationRecord(AutomationOut):
@@ -85,9 +87,11 @@ class AutomationRecord(AutomationOut):
 
     @functools.cached_property
     def stored_plan(self) -> StoredPlan:
+        pending = _pending_steps(self.actions)
         return StoredPlan(
             plan=[spec.model_dump(mode="json") for spec in self.actions],
-            steps=[step.model_dump(mode="json") for step in _pending_steps(self.actions)],
+            steps=[step.model_dump(mode="json") for step in pending],
+            pending=tuple(pending),
         )
 
     def public(self) -> AutomationOut:
@@ -583,10 +587,11 @@ def prepare(
     """The row that stores a new execution (its id allocated here), and the record its runner
     starts from: a caller may store the row in a transaction of its own before launching."""
     running = item.status == ExecutionStatus.RUNNING
-    steps = item.steps or _pending_steps(item.plan)
     if item.stored is not None and not item.steps:
+        steps = list(item.stored.pending)
         plan_documents, step_documents = item.stored.plan, item.stored.steps
     else:
+        steps = item.steps or _pending_steps(item.plan)
         plan_documents = [spec.model_dump(mode="json") for spec in item.plan]
         step_documents = [step.model_dump(mode="json") for step in steps]
     values: dict[str, Any] = {
@@ -615,7 +620,7 @@ def prepare(
         status=item.status,
         trigger=item.trigger,
         plan=list(item.plan),
-        steps=list(steps),
+        steps=steps,
         request_id=item.request_id,
         depth=item.depth,
         error=item.error,
