@@ -6,9 +6,10 @@ the executions they start, the writes of running executions, their audit entries
 thread, and the commit one more: about six thread hand-offs a transaction, each about 125 µs
 of waiting on the 2-core benchmark machine while the event loop has nothing to do under a
 steady load of webhooks. Here, on SQLite, :meth:`Batch.write` only queues the statement, and
-:meth:`Batch.commit` runs every queued statement and the commit in one call into the driver's
-thread. A statement whose rows must all change (``exact``) is checked there, before the
-commit: if it changed fewer, the transaction is undone and :class:`ShortCount` is raised.
+when the :func:`batch` block ends, every queued statement and the commit run in one call into
+the driver's thread. A statement whose rows must all change (``exact``) is checked there,
+before the commit: if it changed fewer, the transaction is undone and :class:`ShortCount` is
+raised.
 
 The contract that buys this: a queued write runs after every statement the caller sends
 itself on :attr:`Batch.connection` in the same transaction (claims, reads), so a caller never
