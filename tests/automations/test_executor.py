@@ -10,7 +10,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hookhub.automations.models import (
     ActionSpec,
@@ -33,6 +32,7 @@ from hookhub.automations.states import ExecutionStatus, StepStatus
 from hookhub.events import Event
 from hookhub.services import Services
 from hookhub.store import writes as store_writes
+from hookhub.store.batch import Batch
 from tests.automations.conftest import MakeServices
 from tests.automations.support import ManualClock, Toolbox
 from tests.automations.test_runner import (
@@ -269,11 +269,11 @@ async def test_runs_share_commits_and_a_lost_lease_stops_only_its_own_run(
     apply_held = store_writes.apply_held
 
     async def counted(
-        connection: AsyncConnection, items: Sequence[HeldUpdate], *args: Any, **options: Any
+        batch: Batch, items: Sequence[HeldUpdate], *args: Any, **options: Any
     ) -> list[bool]:
         if items:
             batches.append(len(items))
-        return await apply_held(connection, items, *args, **options)
+        return await apply_held(batch, items, *args, **options)
 
     monkeypatch.setattr(store_writes, "apply_held", counted)
     services = await make_services()

@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 import structlog
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hookhub.actions import ActionCall
 from hookhub.automations.models import AutomationCreate
@@ -18,6 +17,7 @@ from hookhub.automations.states import ExecutionStatus, StepStatus
 from hookhub.errors import StoreError
 from hookhub.services import Services
 from hookhub.store import writes as store_writes
+from hookhub.store.batch import Batch
 from tests.automations.conftest import MakeServices
 from tests.automations.support import FakeSleep, ManualClock, Toolbox
 
@@ -485,13 +485,13 @@ async def test_audit_entries_are_committed_with_the_write_that_ends_their_step(
     apply_held = store_writes.apply_held
 
     async def seen(
-        connection: AsyncConnection,
+        batch: Batch,
         items: Sequence[HeldUpdate],
         entries: Sequence[Any] = (),
         **options: Any,
     ) -> list[bool]:
         writes.append(([item.values.get("status", "progress") for item in items], list(entries)))
-        return await apply_held(connection, items, entries, **options)
+        return await apply_held(batch, items, entries, **options)
 
     monkeypatch.setattr(store_writes, "apply_held", seen)
     services = await make_services()
@@ -519,14 +519,14 @@ async def test_an_audit_entry_that_cannot_be_stored_is_logged_and_the_run_comple
     apply_held = store_writes.apply_held
 
     async def no_audit(
-        connection: AsyncConnection,
+        batch: Batch,
         items: Sequence[HeldUpdate],
         entries: Sequence[Any] = (),
         **options: Any,
     ) -> list[bool]:
         if entries:
             raise StoreError("the database is unreachable")
-        return await apply_held(connection, items, entries, **options)
+        return await apply_held(batch, items, entries, **options)
 
     monkeypatch.setattr(store_writes, "apply_held", no_audit)
     services = await make_services()

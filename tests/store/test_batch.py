@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 import aiosqlite
@@ -13,24 +12,11 @@ from sqlalchemy.exc import IntegrityError
 from hookhub.store.batch import ShortCount
 from hookhub.store.bulk import Bulk
 from hookhub.store.engine import Database
-from hookhub.store.models import AuditEntry
+from tests.store.support import AUDIT_TABLE as TABLE
+from tests.store.support import audit_entry as entry
 
-NOW = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
-TABLE = AuditEntry.__table__
 INSERT = Bulk(insert(TABLE))
 RENAME = Bulk(update(TABLE).where(TABLE.c.id == bindparam("entry_id")))
-
-
-def entry(entry_id: str, **changes: Any) -> dict[str, Any]:
-    return {
-        "id": entry_id,
-        "occurred_at": NOW,
-        "actor": "automation:a1",
-        "action": "action.run",
-        "target": None,
-        "request_id": None,
-        "details": {"n": 1},
-    } | changes
 
 
 def rename(entry_id: str, actor: str) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -13,22 +13,9 @@ from sqlalchemy.exc import IntegrityError
 from hookhub.store import bulk
 from hookhub.store.bulk import Bulk, InsertReturning
 from hookhub.store.engine import Database
-from hookhub.store.models import AuditEntry
-
-NOW = datetime(2026, 12, 3, 12, 0, 0, 123456, tzinfo=UTC)
-TABLE = AuditEntry.__table__
-
-
-def entry(entry_id: str, **changes: Any) -> dict[str, Any]:
-    return {
-        "id": entry_id,
-        "occurred_at": NOW,
-        "actor": "automation:a1",
-        "action": "action.run",
-        "target": None,
-        "request_id": "r1",
-        "details": {"ok": True, "nested": {"list": [1, 2.5, None]}, "text": "é\u2028"},
-    } | changes
+from tests.store.support import AUDIT_TABLE as TABLE
+from tests.store.support import NOW
+from tests.store.support import audit_entry as entry
 
 
 async def stored(db: Database) -> dict[str, tuple[Any, ...]]:

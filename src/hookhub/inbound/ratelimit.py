@@ -63,12 +63,12 @@ class RateLimiter:
     ) -> None:
         # Our own pool, so close() can let go of its connections at shutdown.
         self._pool: ConnectionPool | None = None
-        self._memory: SlidingWindows | None = None
+        #: The counts when there is no Redis to share them through.
+        self._memory = SlidingWindows()
         self._monotonic_s = monotonic_s
         self._shared: SlidingWindowCounterRateLimiter | None = None
         self.storage: Storage | None = None
         if redis_url is None:
-            self._memory = SlidingWindows()
             return
         self._pool = ConnectionPool.from_url(redis_url, socket_connect_timeout=CONNECT_TIMEOUT_S)
         options: dict[str, Any] = {"connection_pool": self._pool}
@@ -88,14 +88,12 @@ class RateLimiter:
         may not retry, which is worse than a few minutes without a limit.
         """
         item = parse(rate)
-        if self._memory is not None:
+        if self._shared is None:
             key = (endpoint_id, client, rate)
             wait_s = self._memory.hit(key, item.amount, item.get_expiry(), self._monotonic_s())
             if wait_s is None:
                 return Decision(True)
             return Decision(False, max(MIN_RETRY_AFTER_S, math.ceil(wait_s)))
-        if self._shared is None:
-            raise RuntimeError("a rate limiter with neither memory nor shared storage")
         try:
             if await self._shared.hit(item, endpoint_id, client):
                 return Decision(True)
@@ -108,8 +106,7 @@ class RateLimiter:
 
     async def reset(self) -> None:
         """Forget every count (tests)."""
-        if self._memory is not None:
-            self._memory.clear()
+        self._memory.clear()
         if self.storage is not None:
             await self.storage.reset()
 

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Any, TypeVar, cast
+from typing import TypeVar, cast
 
 from sqlalchemy import ColumnElement, Table, func, insert, select, update
 
-from hookhub.audit import AuditRecord, new_record
+from hookhub.audit import AuditRecord, AuditWriter
 from hookhub.events import Event, new_id
 from hookhub.paging import Page
 from hookhub.store.batch import Batch
@@ -51,7 +51,7 @@ class EventRepository:
         return await self._add_many(items)
 
     async def _add_many(self, items: Sequence[NewEvent]) -> list[StoredEvent]:
-        # Unwrapped: called from ``add``, which already runs to its end (``runs_to_end``).
+        # Unwrapped: its callers run it to its end.
         async with self._db.batch() as batch:
             return await store_events(batch, items)
 
@@ -115,29 +115,17 @@ class TokenRepository:
 
 
 @runs_to_end
-class AuditRepository:
+class AuditRepository(AuditWriter):
+    """The audit log in the store; :meth:`add` (of :class:`AuditWriter`) stores one entry in a
+    transaction of its own."""
+
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def add(
-        self,
-        *,
-        actor: str,
-        action: str,
-        now: datetime,
-        target: str | None = None,
-        request_id: str | None = None,
-        details: dict[str, Any] | None = None,
-    ) -> AuditRecord:
-        record = new_record(
-            actor=actor,
-            action=action,
-            now=now,
-            target=target,
-            request_id=request_id,
-            details=details,
-        )
-        await self._add_many([record])
+    async def _store(self, record: AuditRecord) -> AuditRecord:
+        # ``add`` is inherited, so ``runs_to_end`` does not wrap it: the transaction runs to
+        # its end here.
+        await self._db.run_to_end(self._add_many([record]))
         return record
 
     async def add_many(self, records: Sequence[AuditRecord]) -> list[AuditRecord]:
@@ -145,7 +133,7 @@ class AuditRepository:
         return await self._add_many(records)
 
     async def _add_many(self, records: Sequence[AuditRecord]) -> list[AuditRecord]:
-        # Unwrapped: called from ``add``, which already runs to its end (``runs_to_end``).
+        # Unwrapped: its callers run it to its end.
         async with self._db.batch() as batch:
             await add_audit_entries(batch, records)
         return list(records)
