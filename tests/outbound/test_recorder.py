@@ -6,7 +6,7 @@ import asyncio
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from hookhub.outbound.delivery import AttemptResult, DeliveryStatus, IllegalTransitionError, Verdict
 from hookhub.outbound.models import ClaimedDelivery, WebhookCreate
@@ -94,3 +94,29 @@ async def test_a_closed_recorder_can_be_used_again(make_services: Any, clock: Fa
     await recorder.close()
     assert await recorder.record(ok(claimed, clock)) is True
     await recorder.close()
+
+
+async def test_a_claim_whose_lease_ran_out_changes_nothing_beside_current_ones(
+    make_services: Any, clock: FakeClock, database_url: str
+) -> None:
+    services = await make_services(database_url=database_url)
+    stale, _ = await claimed_deliveries(services, clock, 2)
+    clock.advance(61)  # both leases ran out; another dispatcher claims both
+    current = await services.queue.claim_due(
+        now=clock.now, lease_until=clock.now + timedelta(seconds=60), limit=2
+    )
+    [_, second] = sorted(current, key=lambda claimed: claimed.id != stale.id)
+    assert await services.queue.record_attempts([ok(stale, clock), ok(second, clock)]) == [
+        False,
+        True,
+    ]
+    async with services.db.session() as session:
+        rows = {
+            row.id: (row.status, row.attempts, row.lease_token)
+            for row in (await session.execute(select(Delivery))).scalars()
+        }
+    holder = next(claimed for claimed in current if claimed.id == stale.id)
+    assert rows[stale.id] == ("pending", 0, holder.lease_token)  # still the new holder's
+    assert rows[second.id] == ("success", 1, None)
+    stale_detail = await services.webhooks.delivery(stale.webhook.id, stale.id)
+    assert [attempt.status_code for attempt in stale_detail.attempt_log] == [200]  # it happened

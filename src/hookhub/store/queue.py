@@ -23,9 +23,10 @@ from hookhub.events import Event, new_id
 from hookhub.outbound.delivery import AttemptResult, DeliveryStatus, Verdict, transition
 from hookhub.outbound.matching import candidate_patterns
 from hookhub.outbound.models import ClaimedDelivery, WebhookRecord
-from hookhub.store.batch import Batch
-from hookhub.store.bulk import Bulk
+from hookhub.store.batch import Batch, ShortCount
+from hookhub.store.bulk import DIRECT_DIALECT, Bulk
 from hookhub.store.engine import Database, runs_to_end
+from hookhub.store.fetch import Fetch
 from hookhub.store.models import Base, Delivery, DeliveryAttempt, EventRecord, Webhook
 from hookhub.store.outbound import webhook_record
 
@@ -102,11 +103,9 @@ async def store_events(batch: Batch, items: Sequence[NewEvent]) -> list[StoredEv
     """Store events and their deliveries in the caller's transaction: three statements in all."""
     await batch.write(INSERT_EVENTS, [_event_values(item.event, item.request_id) for item in items])
     patterns = {kind: set(candidate_patterns(kind)) for kind in {i.event.type for i in items}}
+    wanted = sorted(set().union(*patterns.values()))
     webhooks = [
-        webhook_record(row)
-        for row in await batch.connection.execute(
-            _MATCHING_WEBHOOKS, {"patterns": sorted(set().union(*patterns.values()))}
-        )
+        webhook_record(row) for row in await _MATCHING_WEBHOOKS.all(batch.connection, wanted)
     ]
     rows: list[dict[str, Any]] = []
     results: list[StoredEvent] = []
@@ -257,13 +256,18 @@ class DeliveryQueue:
         """
         if not records:
             return []
+        if self._db.dialect == DIRECT_DIALECT:
+            try:
+                return await self._record_held(records)
+            except ShortCount:
+                pass  # a lease ran out, or a delivery is gone: read who holds what first
         async with self._db.batch() as batch:
             # Locked for the transaction (PostgreSQL; SQLite has one writer anyway), so the
             # token check and the update cannot interleave with another dispatcher's.
             held = {
                 row.id: (row.status, row.lease_token)
-                for row in await batch.connection.execute(
-                    _HELD, {"ids": list({record.claimed.id for record in records})}
+                for row in await _HELD.all(
+                    batch.connection, list({record.claimed.id for record in records})
                 )
             }
             attempts = [_attempt_values(r) for r in records if r.claimed.id in held]
@@ -284,6 +288,27 @@ class DeliveryQueue:
                     batch.connection, [r for r, mine in zip(records, current, strict=True) if mine]
                 )
         return current
+
+    async def _record_held(self, records: Sequence[AttemptRecord]) -> list[bool]:
+        """Record attempts whose claims all still hold their leases, or raise ``ShortCount``.
+
+        On SQLite the whole batch is then one call into the driver: each state is written
+        only where the claim's token still holds the delivery (a token is only ever set on a
+        pending delivery, and cleared when it leaves that state), and the statement must
+        change every row, or the transaction is undone.
+        """
+        async with self._db.batch() as batch:
+            changes = [
+                {
+                    **_state_values(record, DeliveryStatus.PENDING),
+                    "b_token": record.claimed.lease_token,
+                }
+                for record in records
+            ]
+            await batch.write(_WRITE_HELD_STATES, changes, exact=True)
+            await batch.write(INSERT_ATTEMPTS, [_attempt_values(record) for record in records])
+            await _update_failure_windows(batch.connection, records)
+        return [True] * len(records)
 
     async def disable_webhook(
         self, webhook_id: str, *, reason: str, now: datetime, notice: Event
@@ -352,14 +377,18 @@ _CLAIMED = (
     .order_by(_DELIVERIES.c.next_attempt_at)
 )
 _WEBHOOKS_BY_ID = select(_WEBHOOKS).where(_WEBHOOKS.c.id.in_(bindparam("ids", expanding=True)))
-_MATCHING_WEBHOOKS = select(_WEBHOOKS).where(
-    _WEBHOOKS.c.is_active.is_(True),
-    _WEBHOOKS.c.event_type.in_(bindparam("patterns", expanding=True)),
+_MATCHING_WEBHOOKS = Fetch(
+    select(_WEBHOOKS).where(
+        _WEBHOOKS.c.is_active.is_(True),
+        _WEBHOOKS.c.event_type.in_(bindparam("patterns", expanding=True)),
+    ),
+    listed="patterns",
 )
-_HELD = (
+_HELD = Fetch(
     select(_DELIVERIES.c.id, _DELIVERIES.c.status, _DELIVERIES.c.lease_token)
     .where(_DELIVERIES.c.id.in_(bindparam("ids", expanding=True)))
-    .with_for_update()
+    .with_for_update(),
+    listed="ids",
 )
 
 # One statement for every delivery whose state a batch changes (an executemany).
@@ -380,6 +409,13 @@ _STATE_UPDATE = (
 
 
 _WRITE_STATES = Bulk(_STATE_UPDATE)
+#: The same, only where the claim's lease token still holds the pending delivery.
+_WRITE_HELD_STATES = Bulk(
+    _STATE_UPDATE.where(
+        _DELIVERIES.c.status == DeliveryStatus.PENDING.value,
+        _DELIVERIES.c.lease_token == bindparam("b_token"),
+    )
+)
 
 
 def _state_values(record: AttemptRecord, status: DeliveryStatus) -> dict[str, Any]:
