@@ -41,6 +41,18 @@ def test_event_round_trips_as_json() -> None:
     assert event.model_dump(mode="json")["occurred_at"] == "2026-11-22T12:00:00Z"
 
 
+def test_a_bus_message_is_decoded_once_for_all_its_readers() -> None:
+    message = Event.create(type="t", payload={"n": 1}, source="api", now=NOW).to_json()
+    first = Event.from_json(message)
+    assert Event.from_json(message) is first  # the hub, automations and dispatcher share it
+    other = Event.create(type="t", payload={"n": 2}, source="api", now=NOW).to_json()
+    assert Event.from_json(other).payload == {"n": 2}
+    broken = message.replace(b'"type":"t"', b'"type":"has space"')
+    for _ in range(2):  # a refusal is not remembered as an event
+        with pytest.raises(ValidationError):
+            Event.from_json(broken)
+
+
 @pytest.mark.parametrize("bad_type", ["", "has space", "trailing.", ".leading", "a..b", "x" * 129])
 def test_bad_types_are_refused(bad_type: str) -> None:
     with pytest.raises(ValidationError):

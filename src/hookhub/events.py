@@ -6,6 +6,7 @@ time, so a listing ordered by id is ordered by time.
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from datetime import datetime
@@ -23,6 +24,8 @@ CHANNEL_PATTERN = r"^[A-Za-z0-9_\-.:@/]+$"
 MAX_TYPE_CHARS = 128
 MAX_CHANNEL_CHARS = 255
 MAX_SOURCE_CHARS = 64
+#: Bus messages kept decoded, for the other subscribers handed the same one.
+DECODED_EVENTS_KEPT = 32
 
 
 #: Crockford's base32, two characters (10 bits) at a time: a ULID's 130 bits are 13 pairs.
@@ -107,4 +110,15 @@ class Event(BaseModel):
 
     @classmethod
     def from_json(cls, data: bytes) -> Event:
-        return cls.model_validate(orjson.loads(data))
+        """The event a bus message carries.
+
+        Every local subscriber of the events topic (the hub, the automations, the dispatcher)
+        is handed the same message, so the last few are kept decoded and each is parsed and
+        validated once. The event is frozen; its payload is shared, so no reader changes it.
+        """
+        return _decoded(data)
+
+
+@functools.lru_cache(maxsize=DECODED_EVENTS_KEPT)
+def _decoded(data: bytes) -> Event:
+    return Event.model_validate(orjson.loads(data))

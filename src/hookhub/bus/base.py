@@ -59,12 +59,6 @@ def is_pattern(topic: str) -> bool:
     return any(ch in topic for ch in "*?[")
 
 
-def matches(pattern: str, topic: str) -> bool:
-    # fnmatch and Redis globs agree on *, ? and [abc]; they differ on negated classes
-    # (fnmatch [!a], Redis [^a]) and backslash escapes, so patterns should not use those.
-    return fnmatch.fnmatchcase(topic, pattern) if is_pattern(pattern) else pattern == topic
-
-
 class Subscription:
     """One handler with its own bounded queue and task.
 
@@ -86,6 +80,7 @@ class Subscription:
         if max_queued < 1:
             raise ValueError(f"max_queued must be at least 1, got {max_queued}")
         self.pattern = pattern
+        self._glob = is_pattern(pattern)
         #: Messages dropped because the queue was full.
         self.dropped = 0
         self._handler = handler
@@ -94,6 +89,12 @@ class Subscription:
         self._task: asyncio.Task[None] | None = asyncio.create_task(
             self._run(), name=f"hookhub-bus-subscription:{pattern}"
         )
+
+    def accepts(self, topic: str) -> bool:
+        """Whether a message on ``topic`` is for this subscription."""
+        # fnmatch and Redis globs agree on *, ? and [abc]; they differ on negated classes
+        # (fnmatch [!a], Redis [^a]) and backslash escapes, so patterns should not use those.
+        return fnmatch.fnmatchcase(topic, self.pattern) if self._glob else self.pattern == topic
 
     @property
     def closed(self) -> bool:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hookhub.bus.base import DEFAULT_SUBSCRIPTION_QUEUE_MESSAGES, Handler, Subscription, matches
+from hookhub.bus.base import DEFAULT_SUBSCRIPTION_QUEUE_MESSAGES, Handler, Subscription
 
 
 class MemoryBus:
@@ -20,7 +20,7 @@ class MemoryBus:
     async def publish(self, topic: str, message: bytes) -> None:
         # offer() never waits, so the list cannot change under this loop.
         for subscription in self._subscriptions:
-            if matches(subscription.pattern, topic):
+            if subscription.accepts(topic):
                 subscription.offer(topic, message)
 
     async def subscribe(self, pattern: str, handler: Handler) -> Subscription:

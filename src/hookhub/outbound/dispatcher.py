@@ -454,19 +454,21 @@ class Dispatcher:
                 now=now,
             )
         )
-        self._metrics.webhook_attempts.labels(webhook.id, _outcome(exchange.result)).inc()
+        metrics = self._metrics
+        metrics.labelled(metrics.webhook_attempts, webhook.id, _outcome(exchange.result)).inc()
         if not current:
             # Our lease ran out and another claim owns the delivery now: it decides.
             log.warning("delivery.lease_lost", delivery_id=delivery.id, webhook_id=webhook.id)
             return
         if exchange.latency_ms is not None:
-            self._metrics.webhook_latency.labels(webhook.id).observe(exchange.latency_ms / 1000)
-        metrics = self._metrics
+            latency_s = exchange.latency_ms / 1000
+            metrics.labelled(metrics.webhook_latency, webhook.id).observe(latency_s)
         succeeded = verdict.status is DeliveryStatus.SUCCESS
         last = metrics.webhook_last_success if succeeded else metrics.webhook_last_failure
-        last.labels(webhook.id).set(attempted_at.timestamp())
+        metrics.labelled(last, webhook.id).set(attempted_at.timestamp())
         if verdict.status is not DeliveryStatus.PENDING:
-            self._metrics.webhook_deliveries.labels(webhook.id, verdict.status.value).inc()
+            finished = metrics.webhook_deliveries
+            metrics.labelled(finished, webhook.id, verdict.status.value).inc()
         log.info(
             "delivery.attempted",
             delivery_id=delivery.id,

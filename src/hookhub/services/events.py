@@ -112,7 +112,8 @@ class EventPublisher:
 
     async def announce(self, event: Event) -> None:
         """Count, log and hand to the bus an event the store already holds."""
-        self._metrics.events_published.labels(source=event.source).inc()
+        metrics = self._metrics
+        metrics.labelled(metrics.events_published, event.source).inc()
         log.info("event.published", event_id=event.id, event_type=event.type, source=event.source)
         try:
             await self._bus.publish(EVENTS_TOPIC, event.to_json())
