@@ -8,6 +8,7 @@ is still refused) and returns the addresses that the caller should connect to.
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import socket
 from collections.abc import Iterable, Sequence
@@ -20,6 +21,8 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 ALLOWED_SCHEMES = ("http", "https")
+#: Webhook URLs (and hosts) whose parsed form is kept (a few per webhook at most).
+PARSED_URLS_KEPT = 4096
 #: Cloud metadata services that sit on ordinary-looking addresses.
 METADATA_ADDRESSES = frozenset(
     ipaddress.ip_address(a)
@@ -69,8 +72,12 @@ def check_addresses(
             raise UnsafeURLError(f"host {host!r} resolves to a forbidden address ({address})")
 
 
+@functools.lru_cache(maxsize=PARSED_URLS_KEPT)
 def split_url(url: str) -> tuple[str, str, int]:
-    """``(scheme, host, port)`` of an http(s) URL, or :class:`UnsafeURLError`."""
+    """``(scheme, host, port)`` of an http(s) URL, or :class:`UnsafeURLError`.
+
+    Cached: every send checks its webhook's URL again (only the resolution has to be redone).
+    """
     parts = urlsplit(url)
     if parts.scheme not in ALLOWED_SCHEMES:
         raise UnsafeURLError("URL must be http or https")
@@ -83,11 +90,18 @@ def split_url(url: str) -> tuple[str, str, int]:
     return parts.scheme, parts.hostname, port
 
 
-async def resolve(host: str, port: int) -> list[IPAddress]:
+@functools.lru_cache(maxsize=PARSED_URLS_KEPT)
+def _literal(host: str) -> IPAddress | None:
     try:
-        return [ipaddress.ip_address(host)]
+        return ipaddress.ip_address(host)
     except ValueError:
-        pass
+        return None
+
+
+async def resolve(host: str, port: int) -> list[IPAddress]:
+    literal = _literal(host)
+    if literal is not None:
+        return [literal]
     loop = asyncio.get_running_loop()
     try:
         infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
