@@ -24,8 +24,10 @@ CHANNEL_PATTERN = r"^[A-Za-z0-9_\-.:@/]+$"
 MAX_TYPE_CHARS = 128
 MAX_CHANNEL_CHARS = 255
 MAX_SOURCE_CHARS = 64
-#: Bus messages kept decoded, for the other subscribers handed the same one.
-DECODED_EVENTS_KEPT = 32
+#: Bus messages kept decoded, for the other subscribers handed the same one. One subscriber
+#: may handle a whole burst of publishes before the next runs; a miss only costs a parse. At
+#: worst this holds that many request bodies (1 MiB each by default).
+DECODED_EVENTS_KEPT = 16
 
 
 #: Crockford's base32, two characters (10 bits) at a time: a ULID's 130 bits are 13 pairs.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -11,21 +10,12 @@ from sqlalchemy import bindparam, insert, select
 from hookhub.store import fetch
 from hookhub.store.engine import Database
 from hookhub.store.fetch import Fetch
-from hookhub.store.migrate import upgrade
 from tests.store.support import AUDIT_TABLE as TABLE
 from tests.store.support import NOW
 from tests.store.support import audit_entry as entry
 
-
-@pytest.fixture
-async def sqlite_db(sqlite_url: str) -> AsyncIterator[Database]:
-    database = Database(sqlite_url)
-    await upgrade(database)
-    try:
-        yield database
-    finally:
-        await database.close()
-
+#: Runs a test on the SQLite store only (the ``database_url`` fixture's parameter).
+ON_SQLITE = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 BY_ID = select(TABLE).where(TABLE.c.id.in_(bindparam("ids", expanding=True))).order_by(TABLE.c.id)
 
@@ -54,8 +44,9 @@ async def test_lists_of_every_length_are_read(db: Database) -> None:
         assert await read.all(connection, []) == []
 
 
+@ON_SQLITE
 async def test_on_sqlite_a_read_is_one_call_into_the_driver(
-    sqlite_db: Database, monkeypatch: pytest.MonkeyPatch
+    db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list[str] = []
     driver_of = fetch.driver_of
@@ -72,17 +63,16 @@ async def test_on_sqlite_a_read_is_one_call_into_the_driver(
         return driver
 
     monkeypatch.setattr(fetch, "driver_of", counted)
-    async with sqlite_db.transaction() as connection:
+    async with db.transaction() as connection:
         await Fetch(BY_ID, listed="ids").all(connection, ["a", "b"])
         assert calls == ["_execute_fetchall"]
 
 
-async def test_on_sqlite_a_statement_with_other_parameters_is_refused(
-    sqlite_db: Database,
-) -> None:
+@ON_SQLITE
+async def test_on_sqlite_a_statement_with_other_parameters_is_refused(db: Database) -> None:
     statement = select(TABLE).where(
         TABLE.c.id.in_(bindparam("ids", expanding=True)), TABLE.c.actor == bindparam("actor", "x")
     )
-    async with sqlite_db.transaction() as connection:
+    async with db.transaction() as connection:
         with pytest.raises(TypeError, match="parameters other than 'ids'"):
             await Fetch(statement, listed="ids").all(connection, ["a"])

@@ -253,6 +253,9 @@ class DeliveryQueue:
         state and its webhook's failure window change only under the claim's own lease
         token; a claim whose lease ran out and was taken by another records its attempt and
         nothing else. Returns, per record, whether the state was changed.
+
+        On SQLite the batch is first written taking every claim to hold its lease (one call
+        into the driver); only when one does not is it written again, reading the holders.
         """
         if not records:
             return []
