@@ -33,28 +33,6 @@ class AuditRecord(BaseModel):
     details: dict[str, Any] = {}
 
 
-def new_record(
-    *,
-    actor: str,
-    action: str,
-    now: datetime,
-    target: str | None = None,
-    request_id: str | None = None,
-    details: dict[str, Any] | None = None,
-) -> AuditRecord:
-    """A new entry of the audit log, its id allocated from ``now`` (an aware UTC datetime)."""
-    # Built without validation: every field is typed here, and this runs on every action run.
-    return AuditRecord.model_construct(
-        id=new_id(now),
-        occurred_at=now,
-        actor=actor,
-        action=action,
-        target=target,
-        request_id=request_id,
-        details=details or {},
-    )
-
-
 class AuditWriter(ABC):
     """Where actions write their audit entries: :meth:`add` makes the entry, :meth:`_store`
     (the subclass's) stores it (:class:`AuditLog`, or an automation run's writer)."""
@@ -69,13 +47,16 @@ class AuditWriter(ABC):
         request_id: str | None = None,
         details: dict[str, Any] | None = None,
     ) -> AuditRecord:
-        record = new_record(
+        """Make a new entry, its id allocated from ``now`` (an aware UTC datetime), and store it."""
+        # Built without validation: every field is typed here, and this runs on every action run.
+        record = AuditRecord.model_construct(
+            id=new_id(now),
+            occurred_at=now,
             actor=actor,
             action=action,
-            now=now,
             target=target,
             request_id=request_id,
-            details=details,
+            details=details or {},
         )
         return await self._store(record)
 
