@@ -116,13 +116,14 @@ async def test_an_aborted_handoff_gives_its_room_back(
     handoff = services.dispatcher.handoff()
     assert handoff is not None
     assert handoff.take(webhook)  # the one slot
-    assert handoff.take(webhook)  # a place in the standby, as the webhook's cap allows
-    assert not handoff.take(webhook)  # the cap counts what waits as well as what runs
+    assert handoff.take(webhook)  # places in the standby: as many as the webhook's cap
+    assert handoff.take(webhook)
+    assert not handoff.take(webhook)  # the cap bounds what waits, beside what runs
     handoff.abort()  # storing the event failed
     again = services.dispatcher.handoff()
     assert again is not None
-    assert again.take(webhook)
-    assert again.take(webhook)
+    for _ in range(3):
+        assert again.take(webhook)
     again.abort()
 
 
@@ -207,3 +208,35 @@ async def test_a_stopped_dispatcher_takes_nothing(make_services: Any, receiver: 
     assert services.dispatcher.handoff() is not None
     await services.dispatcher.stop()
     assert services.dispatcher.handoff() is None
+
+
+async def test_a_claim_leases_the_next_round_ahead_into_the_standby(
+    make_services: Any, receiver: Receiver
+) -> None:
+    services = await make_services(outbound_max_in_flight=1, outbound_poll_interval_s=600)
+    webhook_id, _ = await add_webhook(services, receiver.url, max_concurrency=1)
+    for n in range(2):  # stored before the dispatcher runs: only a claim can find them
+        await services.publisher.publish(type="user.created", payload={"n": n}, source="test")
+    claimed: list[int] = []
+    claim_due = services.queue.claim_due
+
+    async def recorded(**kwargs: Any) -> Any:
+        found = await claim_due(**kwargs)
+        claimed.append(len(found))
+        return found
+
+    services.queue.claim_due = recorded
+    held = threading.Event()
+    receiver.decide = lambda _request: Answer(gate=held)
+    await services.dispatcher.start(services.bus)
+    await eventually(lambda: receiver.in_flight == 1)
+    # One slot, yet the first claim leased both: the second waits in the standby.
+    assert claimed[0] == 2
+    held.set()
+    for _ in range(1000):
+        if await success_count(services, webhook_id) == 2:
+            break
+        await asyncio.sleep(0.01)
+    assert await success_count(services, webhook_id) == 2
+    assert receiver.max_in_flight == 1
+    assert len(receiver.requests) == 2  # each sent once

@@ -11,10 +11,12 @@ when it has room (:class:`LocalHandoff`): they are stored already leased to it, 
 without a claim or a wake-up. When all its slots are busy, up to ``STANDBY_PER_SLOT`` times
 ``outbound_max_in_flight`` more wait in its standby, leased, and start as sends finish: under
 a steady stream of events, the dispatcher neither claims what it just stored nor leaves its
-connections idle while a claim runs. A webhook has only as many waiting as its cap leaves
-free, and none when it is rate limited. A delivery whose lease would not outlast its send is
-not started from the standby; it is claimed once the lease has run out. Otherwise the
-dispatcher wakes on every event published on the bus, and polls every
+connections idle while a claim runs. A claim, likewise, leases up to one round of sends
+(``outbound_max_in_flight``) ahead into the standby, so a backlog is sent on while the next
+claim is under way rather than in rounds of claim, then send. A webhook has at most as many
+waiting as its cap, and none when it is rate limited. A delivery whose lease would not
+outlast its send is not started from the standby; it is claimed once the lease has run out.
+Otherwise the dispatcher wakes on every event published on the bus, and polls every
 ``outbound_poll_interval_s`` for retries that have come due.
 """
 
@@ -73,6 +75,10 @@ STANDBY_PER_SLOT = 4
 #: Sent deliveries whose attempts are still being recorded, per slot: a send frees its slot
 #: (and its connection's turn) as soon as the answer is in, not once the store has it.
 RECORDING_PER_SLOT = 4
+#: Deliveries a claim may lease ahead into the standby, per slot of ``outbound_max_in_flight``.
+CLAIM_AHEAD_PER_SLOT = 1
+#: A claim made only to lease ahead waits until at least this share (1/n) of a round is missing.
+CLAIM_AHEAD_SHARE = 4
 #: A delivery starts from the standby only while its lease outlasts a whole send by this much.
 STANDBY_LEASE_MARGIN_S = 5.0
 
@@ -332,34 +338,59 @@ class Dispatcher:
     # -- claiming --------------------------------------------------------------------------
 
     async def run_once(self) -> int:
-        """Claim what is due and may start now, start sending it; the number started."""
+        """Claim what is due and may start now, start sending it; the number started.
+
+        While the dispatcher runs, a claim also leases up to one round of sends ahead into
+        the standby, so sends go on from there while the next claim is under way instead of
+        waiting for it; such a claim is made once a good part of that round is missing.
+        """
         self._start_standby()
-        room = self._room()
-        if room <= 0:
+        room = max(self._room(), 0)
+        ahead = self._ahead_room()
+        if room == 0 and ahead < self._claim_ahead_min():
             return 0
         now = self._clock()
         now_s = time.monotonic()
-        saturated = [wid for wid, slots in self._slots.items() if slots.capacity(now_s) == 0]
+        lease_until = now + timedelta(seconds=self._settings.outbound_lease_s)
+        # Webhooks none of whose deliveries could start now, or wait, are left unclaimed.
+        full = [
+            wid
+            for wid, slots in self._slots.items()
+            if (room == 0 or slots.capacity(now_s) == 0) and not slots.may_wait()
+        ]
+        limit = room + ahead
         claimed = await self._deliveries.claim_due(
-            now=now,
-            lease_until=now + timedelta(seconds=self._settings.outbound_lease_s),
-            limit=room,
-            exclude_webhooks=saturated,
+            now=now, lease_until=lease_until, limit=limit, exclude_webhooks=full
         )
         starting: list[ClaimedDelivery] = []
         handed_back: list[ClaimedDelivery] = []
         for delivery in claimed:
             slots = self._slots_for(delivery.webhook)
-            if slots.capacity(now_s) > 0:
+            if len(starting) < room and slots.capacity(now_s) > 0:
                 slots.start(now_s)
                 starting.append(delivery)
+            elif self._loop is not None and self._standby_room() > 0 and slots.may_wait():
+                slots.waiting += 1
+                self._standby.append((lease_until, delivery))
             else:
                 handed_back.append(delivery)
         await self._deliveries.release(handed_back)
-        self._backlog = len(claimed) == room or bool(handed_back) or bool(saturated)
+        self._backlog = len(claimed) == limit or bool(handed_back) or bool(full)
         for delivery in starting:
             self._launch(delivery)
+        self._start_standby()
         return len(starting)
+
+    def _ahead_room(self) -> int:
+        """Standby places a claim may lease ahead now: up to one round of sends in all."""
+        if self._loop is None:
+            return 0  # nothing would start them: run_once called on its own (tests, tools)
+        waiting = len(self._standby) + self._standby_reserved
+        ahead = CLAIM_AHEAD_PER_SLOT * self._settings.outbound_max_in_flight - waiting
+        return max(min(ahead, self._standby_room()), 0)
+
+    def _claim_ahead_min(self) -> int:
+        return max(1, self._settings.outbound_max_in_flight // CLAIM_AHEAD_SHARE)
 
     def _launch(self, delivery: ClaimedDelivery) -> None:
         self._sending += 1

@@ -39,7 +39,8 @@ class WebhookSlots:
     """How many more requests one webhook may start now, given what is in flight.
 
     ``waiting`` counts its deliveries held by the dispatcher to start as soon as it has room
-    (its standby); a webhook may have only as many waiting as its cap leaves free.
+    (its standby); a webhook may have as many waiting as its cap, beside those in flight, so
+    its next round of sends is leased while the current one runs.
     """
 
     max_concurrency: int
@@ -55,7 +56,7 @@ class WebhookSlots:
 
     def may_wait(self) -> bool:
         """Whether one more delivery may wait for the dispatcher's room (never when rated)."""
-        return self.bucket is None and self.in_flight + self.waiting < self.max_concurrency
+        return self.bucket is None and self.waiting < self.max_concurrency
 
     def start(self, now_s: float) -> None:
         if self.bucket is not None:
