@@ -402,7 +402,8 @@ class RedisBus:
                 waiter.set_result(None)
         session.waiters.clear()
         with contextlib.suppress(*_TRANSPORT_ERRORS):
-            await session.pubsub.aclose()  # type: ignore[no-untyped-call]
+            # redis-py before 8 leaves aclose untyped; from 8 on it is typed.
+            await session.pubsub.aclose()  # type: ignore[no-untyped-call,unused-ignore]
 
 
 def _text(value: bytes | str) -> str:
