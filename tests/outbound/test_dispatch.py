@@ -397,6 +397,45 @@ async def test_a_claim_whose_lease_ran_out_cannot_release_the_next(
     assert again.id == current.id
 
 
+async def test_a_claim_takes_the_oldest_due_first_with_their_events(
+    make_services: Any, clock: FakeClock, database_url: str
+) -> None:
+    services = await make_services(database_url=database_url)
+    first, _ = await add_webhook(services, "http://127.0.0.1:9/a", event_type="*")
+    other, _ = await add_webhook(services, "http://127.0.0.1:9/b", event_type="*")
+    published = []
+    for n in range(4):
+        event = await services.publisher.publish(
+            type=f"order.n{n}", payload={"n": n}, source="test"
+        )
+        published.append(event)
+        clock.advance(1)  # each event due a second after the one before
+    lease = timedelta(seconds=60)
+    claimed = await services.queue.claim_due(
+        now=clock.now, lease_until=clock.now + lease, limit=3, exclude_webhooks=[other]
+    )
+    assert [(c.webhook.id, c.event_id) for c in claimed] == [
+        (first, event.id) for event in published[:3]
+    ]
+    for claim, event in zip(claimed, published, strict=False):
+        assert (claim.event_type, claim.payload, claim.occurred_at) == (
+            event.type,
+            event.payload,
+            event.occurred_at,
+        )
+        assert claim.attempts == 0 and claim.webhook.url == "http://127.0.0.1:9/a"
+    # Those three stay leased: the next claim gets every other delivery, oldest first.
+    rest = await services.queue.claim_due(now=clock.now, lease_until=clock.now + lease, limit=10)
+    # (Deliveries of one event are due at the same moment, in no set order.)
+    assert [c.event_id for c in rest] == [event.id for event in published[:3]] + [
+        published[3].id
+    ] * 2
+    assert {(c.webhook.id, c.event_id) for c in rest} == {
+        (other, event.id) for event in published
+    } | {(first, published[3].id)}
+    assert len({c.lease_token for c in rest}) == 1 != len({c.lease_token for c in claimed + rest})
+
+
 async def test_resend_and_recover_on_a_disabled_webhook_are_refused(
     make_services: Any, receiver: Receiver
 ) -> None:
