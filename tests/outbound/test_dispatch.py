@@ -417,7 +417,7 @@ async def test_a_claim_takes_the_oldest_due_first_with_their_events(
     assert [(c.webhook.id, c.event_id) for c in claimed] == [
         (first, event.id) for event in published[:3]
     ]
-    for claim, event in zip(claimed, published, strict=False):
+    for claim, event in zip(claimed, published[:3], strict=True):
         assert (claim.event_type, claim.payload, claim.occurred_at) == (
             event.type,
             event.payload,

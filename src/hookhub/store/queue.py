@@ -179,11 +179,8 @@ class DeliveryQueue:
                     key=lambda row: row.next_attempt_at,
                 )
             else:
-                claimed_ids = (await connection.scalars(claim, params)).all()
-                if claimed_ids:
-                    rows = list((await connection.execute(_CLAIMED, {"ids": claimed_ids})).all())
-                else:
-                    rows = []
+                ids = (await connection.scalars(claim, params)).all()
+                rows = list((await connection.execute(_CLAIMED, {"ids": ids})).all()) if ids else []
             if not rows:
                 return []
             webhook_ids = list({row.webhook_id for row in rows})
