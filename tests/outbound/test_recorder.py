@@ -6,13 +6,13 @@ import asyncio
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from hookhub.outbound.delivery import AttemptResult, DeliveryStatus, IllegalTransitionError, Verdict
 from hookhub.outbound.models import ClaimedDelivery, WebhookCreate
 from hookhub.outbound.recorder import BatchRecorder
 from hookhub.services import Services
-from hookhub.store.models import Delivery
+from hookhub.store.models import Delivery, DeliveryAttempt
 from hookhub.store.queue import AttemptRecord
 from tests.outbound.conftest import FakeClock
 
@@ -120,3 +120,46 @@ async def test_a_claim_whose_lease_ran_out_changes_nothing_beside_current_ones(
     assert rows[second.id] == ("success", 1, None)
     stale_detail = await services.webhooks.delivery(stale.webhook.id, stale.id)
     assert [attempt.status_code for attempt in stale_detail.attempt_log] == [200]  # it happened
+
+
+async def attempts_by_delivery(services: Services) -> dict[str, int]:
+    async with services.db.session() as session:
+        rows = (await session.execute(select(DeliveryAttempt.delivery_id))).scalars().all()
+    return {delivery_id: rows.count(delivery_id) for delivery_id in set(rows)}
+
+
+async def test_the_attempt_of_a_deleted_delivery_is_dropped_and_the_rest_recorded(
+    make_services: Any, clock: FakeClock, database_url: str
+) -> None:
+    services = await make_services(database_url=database_url)
+    gone, kept = await claimed_deliveries(services, clock, 2)
+    async with services.db.session() as session:
+        await session.execute(delete(Delivery).where(Delivery.id == gone.id))
+    assert await services.queue.record_attempts([ok(gone, clock), ok(kept, clock)]) == [
+        False,
+        True,
+    ]
+    assert await attempts_by_delivery(services) == {kept.id: 1}
+    detail = await services.webhooks.delivery(kept.webhook.id, kept.id)
+    assert detail.status is DeliveryStatus.SUCCESS
+
+
+async def test_a_batch_naming_one_delivery_twice_changes_it_once(
+    make_services: Any, clock: FakeClock, database_url: str
+) -> None:
+    services = await make_services(database_url=database_url)
+    [claimed] = await claimed_deliveries(services, clock, 1)
+    failed = AttemptRecord(
+        claimed,
+        AttemptResult(500),
+        Verdict(DeliveryStatus.PENDING, clock.now + timedelta(seconds=5)),
+        clock.now,
+        1.0,
+        "no",
+        clock.now,
+    )
+    assert await services.queue.record_attempts([failed, ok(claimed, clock)]) == [True, False]
+    detail = await services.webhooks.delivery(claimed.webhook.id, claimed.id)
+    # The first record holds the lease and decides; both attempts happened and are kept.
+    assert (detail.status, detail.attempts) == (DeliveryStatus.PENDING, 1)
+    assert sorted(attempt.status_code for attempt in detail.attempt_log) == [200, 500]

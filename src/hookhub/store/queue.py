@@ -26,9 +26,10 @@ from hookhub.events import Event, new_id
 from hookhub.outbound.delivery import AttemptResult, DeliveryStatus, Verdict, transition
 from hookhub.outbound.matching import candidate_patterns
 from hookhub.outbound.models import ClaimedDelivery, WebhookRecord
+from hookhub.store import at_once
 from hookhub.store.batch import Batch, ShortCount
 from hookhub.store.bulk import DIRECT_DIALECT, Bulk
-from hookhub.store.engine import Database, runs_to_end
+from hookhub.store.engine import Database, json_text, runs_to_end
 from hookhub.store.fetch import Fetch
 from hookhub.store.models import Base, Delivery, DeliveryAttempt, EventRecord, Webhook
 from hookhub.store.outbound import webhook_record
@@ -105,11 +106,40 @@ async def store_event(
 async def store_events(batch: Batch, items: Sequence[NewEvent]) -> list[StoredEvent]:
     """Store events and their deliveries in the caller's transaction: three statements in all."""
     await batch.write(INSERT_EVENTS, [_event_values(item.event, item.request_id) for item in items])
-    patterns = {kind: set(candidate_patterns(kind)) for kind in {i.event.type for i in items}}
-    wanted = sorted(set().union(*patterns.values()))
+    patterns, wanted = _patterns(items)
     webhooks = [
         webhook_record(row) for row in await _MATCHING_WEBHOOKS.all(batch.connection, wanted)
     ]
+    rows, results = _deliveries_of(items, patterns, webhooks)
+    await batch.write(INSERT_DELIVERIES, rows)
+    return results
+
+
+async def store_events_at_once(db: Database, items: Sequence[NewEvent]) -> list[StoredEvent]:
+    """:func:`store_events` in a transaction of its own, on PostgreSQL: a read, then one write.
+
+    See :mod:`hookhub.store.at_once`. The webhooks are read before the statement, as in
+    :func:`store_events` (no lock on them either way).
+    """
+    patterns, wanted = _patterns(items)
+    async with db.autocommit() as driver:
+        webhooks = [webhook_record(row) for row in await at_once.matching_webhooks(driver, wanted)]
+        rows, results = _deliveries_of(items, patterns, webhooks)
+        events = [_event_values(item.event, item.request_id) for item in items]
+        await at_once.store_events(driver, events, rows, json_text=json_text)
+    return results
+
+
+def _patterns(items: Sequence[NewEvent]) -> tuple[dict[str, set[str]], list[str]]:
+    """Per event type, the webhook patterns that match it; and all of them, sorted."""
+    patterns = {kind: set(candidate_patterns(kind)) for kind in {i.event.type for i in items}}
+    return patterns, sorted(set().union(*patterns.values()))
+
+
+def _deliveries_of(
+    items: Sequence[NewEvent], patterns: dict[str, set[str]], webhooks: Sequence[WebhookRecord]
+) -> tuple[list[dict[str, Any]], list[StoredEvent]]:
+    """The delivery rows of the events, those their handoffs take already leased."""
     rows: list[dict[str, Any]] = []
     results: list[StoredEvent] = []
     for item in items:
@@ -123,8 +153,7 @@ async def store_events(batch: Batch, items: Sequence[NewEvent]) -> list[StoredEv
                 taken.append(_claimed(values["id"], handoff.token, 0, event, webhook))
             rows.append(values)
         results.append(StoredEvent(len(matching), taken))
-    await batch.write(INSERT_DELIVERIES, rows)
-    return results
+    return rows, results
 
 
 def _claimed(
@@ -265,11 +294,13 @@ class DeliveryQueue:
         """
         if not records:
             return []
-        if self._db.dialect == DIRECT_DIALECT:
-            try:
+        try:
+            if self._db.dialect == DIRECT_DIALECT:
                 return await self._record_held(records)
-            except ShortCount:
-                pass  # a lease ran out, or a delivery is gone: read who holds what first
+            if self._db.dialect == AT_ONCE_DIALECT and _fits_at_once(records):
+                return await self._record_at_once(records)
+        except ShortCount:
+            pass  # a lease ran out, or a delivery is gone: read who holds what first
         async with self._db.batch() as batch:
             # Locked for the transaction (PostgreSQL; SQLite has one writer anyway), so the
             # token check and the update cannot interleave with another dispatcher's.
@@ -319,6 +350,24 @@ class DeliveryQueue:
             await _update_failure_windows(batch.connection, records)
         return [True] * len(records)
 
+    async def _record_at_once(self, records: Sequence[AttemptRecord]) -> list[bool]:
+        """Record attempts in one statement (PostgreSQL): see :mod:`hookhub.store.at_once`.
+
+        For batches in which no webhook's failure window changes: those take a write to the
+        webhook as well, in the same transaction, and go the general way.
+        """
+        rows = [
+            {
+                **_state_values(record, DeliveryStatus.PENDING),
+                "b_token": record.claimed.lease_token,
+                **_attempt_values(record),
+            }
+            for record in records
+        ]
+        async with self._db.autocommit() as driver:
+            changed = await at_once.record_attempts(driver, rows)
+        return [record.claimed.id in changed for record in records]
+
     async def disable_webhook(
         self, webhook_id: str, *, reason: str, now: datetime, notice: Event
     ) -> bool:
@@ -342,6 +391,14 @@ class DeliveryQueue:
 
 #: The dialect whose claim returns the deliveries' events in the same statement.
 RETURNING_EVENTS_DIALECT = "postgresql"
+#: The dialect whose hot writes are one statement each (:mod:`hookhub.store.at_once`).
+AT_ONCE_DIALECT = "postgresql"
+
+
+def _fits_at_once(records: Sequence[AttemptRecord]) -> bool:
+    """Whether one statement can record the batch: each delivery once, no window changing."""
+    ids = {record.claimed.id for record in records}
+    return len(ids) == len(records) and not any(_window_change(r) for r in records)
 
 
 def _claim_statement(*, excluding: bool, with_events: bool) -> Update:
@@ -457,21 +514,31 @@ def _state_values(record: AttemptRecord, status: DeliveryStatus) -> dict[str, An
     }
 
 
+def _window_change(record: AttemptRecord) -> str | None:
+    """How the attempt changes its webhook's failure window: "open", "close", or None."""
+    succeeded = record.verdict.status is DeliveryStatus.SUCCESS
+    was_failing = record.claimed.webhook.failing_since is not None
+    if succeeded and was_failing:
+        return "close"
+    if not succeeded and not was_failing:
+        return "open"
+    return None
+
+
 async def _update_failure_windows(
     connection: AsyncConnection, records: Sequence[AttemptRecord]
 ) -> None:
     """Open or close webhooks' failure windows; the row is touched only when one flips."""
     w = _WEBHOOKS.c
     for record in records:
-        succeeded = record.verdict.status is DeliveryStatus.SUCCESS
-        was_failing = record.claimed.webhook.failing_since is not None
-        if succeeded and was_failing:
+        change = _window_change(record)
+        if change == "close":
             await connection.execute(
                 update(_WEBHOOKS)
                 .where(w.id == record.claimed.webhook.id)
                 .values(failing_since=None)
             )
-        elif not succeeded and not was_failing:
+        elif change == "open":
             await connection.execute(
                 update(_WEBHOOKS)
                 .where(w.id == record.claimed.webhook.id, w.failing_since.is_(None))

@@ -19,7 +19,13 @@ from hookhub.store.batch import Batch
 from hookhub.store.bulk import Bulk
 from hookhub.store.engine import Database, runs_to_end
 from hookhub.store.models import ApiToken, AuditEntry, EventRecord
-from hookhub.store.queue import NewEvent, StoredEvent, store_events
+from hookhub.store.queue import (
+    AT_ONCE_DIALECT,
+    NewEvent,
+    StoredEvent,
+    store_events,
+    store_events_at_once,
+)
 from hookhub.tokens import ApiTokenInfo
 
 #: A token's ``last_used_at`` is refreshed at most this often, to spare a write per request.
@@ -52,6 +58,8 @@ class EventRepository:
 
     async def _add_many(self, items: Sequence[NewEvent]) -> list[StoredEvent]:
         # Unwrapped: its callers run it to its end.
+        if self._db.dialect == AT_ONCE_DIALECT:
+            return await store_events_at_once(self._db, items)
         async with self._db.batch() as batch:
             return await store_events(batch, items)
 
