@@ -14,7 +14,7 @@ text, cast to ``jsonb`` by the server.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from types import SimpleNamespace
 from typing import Any
 
@@ -23,6 +23,7 @@ import orjson
 
 from hookhub.outbound.delivery import DeliveryStatus
 from hookhub.store.batch import ShortCount
+from hookhub.store.engine import json_text
 from hookhub.store.models import Webhook
 
 #: A driver connection (asyncpg's), as :meth:`Database.autocommit` yields it.
@@ -73,15 +74,9 @@ def _unnest(columns: Sequence[tuple[str, str]], first: int, alias: str) -> str:
 
 
 def _arrays(
-    rows: Sequence[Mapping[str, Any]],
-    columns: Sequence[tuple[str, str]],
-    convert: Mapping[str, Callable[[Any], Any]] | None = None,
+    rows: Sequence[Mapping[str, Any]], columns: Sequence[tuple[str, str]]
 ) -> list[list[Any]]:
-    arrays = [[row[name] for row in rows] for name, _kind in columns]
-    for index, (name, _kind) in enumerate(columns):
-        if convert and name in convert:
-            arrays[index] = [convert[name](value) for value in arrays[index]]
-    return arrays
+    return [[row[name] for row in rows] for name, _kind in columns]
 
 
 _EVENT_NAMES = ", ".join(name for name, _kind in _EVENT_COLUMNS)
@@ -160,15 +155,15 @@ async def store_events(
     driver: Driver,
     events: Sequence[Mapping[str, Any]],
     deliveries: Sequence[Mapping[str, Any]],
-    *,
-    json_text: Callable[[Any], str],
 ) -> None:
-    """Store events and their deliveries: one statement, committed when it returns."""
-    await driver.execute(
-        STORE_EVENTS,
-        *_arrays(events, _EVENT_COLUMNS, {"payload": json_text}),
-        *_arrays(deliveries, _DELIVERY_COLUMNS),
-    )
+    """Store events and their deliveries: one statement, committed when it returns.
+
+    Payloads are serialised as the engine serialises JSON columns (:func:`json_text`).
+    """
+    arrays = _arrays(events, _EVENT_COLUMNS)
+    payloads = [name for name, _kind in _EVENT_COLUMNS].index("payload")
+    arrays[payloads] = [json_text(payload) for payload in arrays[payloads]]
+    await driver.execute(STORE_EVENTS, *arrays, *_arrays(deliveries, _DELIVERY_COLUMNS))
 
 
 async def record_attempts(driver: Driver, rows: Sequence[Mapping[str, Any]]) -> set[str]:

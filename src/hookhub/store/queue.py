@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from sqlalchemy import Update, any_, bindparam, func, insert, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -29,7 +29,7 @@ from hookhub.outbound.models import ClaimedDelivery, WebhookRecord
 from hookhub.store import at_once
 from hookhub.store.batch import Batch, ShortCount
 from hookhub.store.bulk import DIRECT_DIALECT, Bulk
-from hookhub.store.engine import Database, json_text, runs_to_end
+from hookhub.store.engine import Database, runs_to_end
 from hookhub.store.fetch import Fetch
 from hookhub.store.models import Base, Delivery, DeliveryAttempt, EventRecord, Webhook
 from hookhub.store.outbound import webhook_record
@@ -126,7 +126,7 @@ async def store_events_at_once(db: Database, items: Sequence[NewEvent]) -> list[
         webhooks = [webhook_record(row) for row in await at_once.matching_webhooks(driver, wanted)]
         rows, results = _deliveries_of(items, patterns, webhooks)
         events = [_event_values(item.event, item.request_id) for item in items]
-        await at_once.store_events(driver, events, rows, json_text=json_text)
+        await at_once.store_events(driver, events, rows)
     return results
 
 
@@ -514,7 +514,7 @@ def _state_values(record: AttemptRecord, status: DeliveryStatus) -> dict[str, An
     }
 
 
-def _window_change(record: AttemptRecord) -> str | None:
+def _window_change(record: AttemptRecord) -> Literal["open", "close"] | None:
     """How the attempt changes its webhook's failure window: "open", "close", or None."""
     succeeded = record.verdict.status is DeliveryStatus.SUCCESS
     was_failing = record.claimed.webhook.failing_since is not None
