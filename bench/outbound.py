@@ -23,11 +23,13 @@ bottleneck). It answers 200 at once and notes, per request, ``time.time()`` at r
 is receipt time minus the moment the event was published (for the plain loop: the moment the
 request was queued). The rate runs from the first publish to the last receipt.
 
-The machine is shared and noisy: the plain loop alone has run anywhere from 968 to 2,698
-requests/s on it. So each scenario runs in ``ROUNDS`` rounds of plain loop, SQLite,
-PostgreSQL; each hookhub run is set against the plain loop of its own round, and the table
-gives the median of those ratios (each round's beside it), with the figures of each shape's
-median round: by rate when events go in as fast as possible, by p99 when paced.
+The machine is shared and noisy: the plain loop alone has run anywhere from 968 to 2,928
+requests/s on it, and its rate drifts within a minute. So each scenario runs in ``ROUNDS``
+rounds of SQLite, then PostgreSQL, with a plain loop before the first round and after every
+round: each hookhub run is set against the mean of the two plain loops on either side of it,
+which cancels a steady drift. The table gives the median of those ratios (each round's beside
+it; for the plain loop, each run's rate against the median plain run), with the figures of
+each shape's median round: by rate when events go in as fast as possible, by p99 when paced.
 
 ``HOOKHUB_BENCH_SCALE=0.1`` shrinks every scenario for a quick run; the figures in
 BENCHMARKS.md are from the full sizes (scale 1). ``HOOKHUB_BENCH_ROUNDS`` sets another number
@@ -82,7 +84,7 @@ PUBLISH_CONCURRENCY = int(
     os.environ.get("HOOKHUB_BENCH_PUBLISHERS", str(Settings().outbound_max_in_flight))
 )
 #: Rounds of each as-fast-as-possible scenario (see the module's docstring).
-ROUNDS = int(os.environ.get("HOOKHUB_BENCH_ROUNDS", "3"))
+ROUNDS = int(os.environ.get("HOOKHUB_BENCH_ROUNDS", "5"))
 DRAIN_TIMEOUT_S = 180.0
 #: The issue's goals: at least this share of the plain loop's rate, and this p99 when paced.
 GOAL_RATIO_TO_PLAIN = 0.6
@@ -147,7 +149,7 @@ class Result:
 
 @dataclass
 class Summary:
-    """One shape's rounds of one scenario, each with its rate against its round's plain loop."""
+    """One shape's rounds of one scenario, each with its rate against the plain loops around it."""
 
     rounds: list[Result]
     ratios: list[float]
@@ -458,10 +460,11 @@ async def _hookhub(
     return _result(scenario, shape, started, await receiver.take_records())
 
 
-async def _run_round(
+async def _run_hookhub_round(
     scenario: Scenario, receiver: ReceiverProcess, console: Console
 ) -> list[Result]:
-    results = [await _plain_loop(scenario, receiver)]
+    """One run of hookhub on SQLite, then one on PostgreSQL (when it is reachable)."""
+    results = []
     with tempfile.TemporaryDirectory() as folder:
         sqlite_url = f"sqlite:///{Path(folder) / 'bench.db'}"
         results.append(await _hookhub(scenario, "sqlite", sqlite_url, receiver))
@@ -479,16 +482,31 @@ async def _run_round(
 async def _run_scenario(
     scenario: Scenario, receiver: ReceiverProcess, console: Console
 ) -> dict[str, Summary]:
-    """Every shape's rounds of ``scenario``, by shape, the plain loop first."""
-    summaries: dict[str, Summary] = {}
+    """Every shape's rounds of ``scenario``, by shape, the plain loop first.
+
+    Plain loops frame the rounds (one before each, one after the last), and each hookhub run is
+    set against the mean rate of the two around it.
+    """
+    plains = [await _plain_loop(scenario, receiver)]
+    rounds: list[list[Result]] = []
     for _ in range(ROUNDS):
-        results = await _run_round(scenario, receiver, console)
-        plain_rate = results[0].deliveries_per_s
+        rounds.append(await _run_hookhub_round(scenario, receiver, console))
+        plains.append(await _plain_loop(scenario, receiver))
+    typical = statistics.median(plain.deliveries_per_s for plain in plains)
+    summaries = {
+        "plain loop": Summary(plains, [_share(p.deliveries_per_s, typical) for p in plains])
+    }
+    for before, results, after in zip(plains, rounds, plains[1:], strict=False):
+        around = (before.deliveries_per_s + after.deliveries_per_s) / 2
         for result in results:
             summary = summaries.setdefault(result.shape, Summary([], []))
             summary.rounds.append(result)
-            summary.ratios.append(result.deliveries_per_s / plain_rate if plain_rate else 0.0)
+            summary.ratios.append(_share(result.deliveries_per_s, around))
     return summaries
+
+
+def _share(rate: float, reference: float) -> float:
+    return rate / reference if reference else 0.0
 
 
 async def main() -> None:
@@ -510,7 +528,7 @@ async def main() -> None:
     in_flight = Settings().outbound_max_in_flight
     title = (
         f"Outgoing webhooks, publish to receipt: {in_flight} requests in flight, "
-        f"{PUBLISH_CONCURRENCY} publishers, median of {ROUNDS} rounds"
+        f"{PUBLISH_CONCURRENCY} publishers, median of {ROUNDS} rounds, each between two plain loops"
     )
     table = Table(title=title)
     columns = (
