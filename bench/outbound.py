@@ -83,7 +83,7 @@ PACED_DURATION_S = 10.0
 PUBLISH_CONCURRENCY = int(
     os.environ.get("HOOKHUB_BENCH_PUBLISHERS", str(Settings().outbound_max_in_flight))
 )
-#: Rounds of each as-fast-as-possible scenario (see the module's docstring).
+#: Rounds of each scenario, each framed by plain loops (see the module's docstring).
 ROUNDS = int(os.environ.get("HOOKHUB_BENCH_ROUNDS", "5"))
 DRAIN_TIMEOUT_S = 180.0
 #: The issue's goals: at least this share of the plain loop's rate, and this p99 when paced.
@@ -484,8 +484,8 @@ async def _run_scenario(
 ) -> dict[str, Summary]:
     """Every shape's rounds of ``scenario``, by shape, the plain loop first.
 
-    Plain loops frame the rounds (one before each, one after the last), and each hookhub run is
-    set against the mean rate of the two around it.
+    Plain loops frame the rounds (one before each round, one more after the last), and each
+    hookhub run is set against the mean rate of the two around it.
     """
     plains = [await _plain_loop(scenario, receiver)]
     rounds: list[list[Result]] = []
@@ -496,7 +496,8 @@ async def _run_scenario(
     summaries = {
         "plain loop": Summary(plains, [_share(p.deliveries_per_s, typical) for p in plains])
     }
-    for before, results, after in zip(plains, rounds, plains[1:], strict=False):
+    for index, results in enumerate(rounds):
+        before, after = plains[index], plains[index + 1]
         around = (before.deliveries_per_s + after.deliveries_per_s) / 2
         for result in results:
             summary = summaries.setdefault(result.shape, Summary([], []))
