@@ -47,6 +47,13 @@ def test_a_bus_message_is_decoded_once_for_all_its_readers() -> None:
     assert Event.from_json(message) is first  # the hub, automations and dispatcher share it
     other = Event.create(type="t", payload={"n": 2}, source="api", now=NOW).to_json()
     assert Event.from_json(other).payload == {"n": 2}
+    # Each subscriber reads in its own task: one may take a whole burst before the next runs.
+    burst = [
+        Event.create(type="t", payload={"n": n}, source="api", now=NOW).to_json()
+        for n in range(256)
+    ]
+    decoded = [Event.from_json(data) for data in burst]
+    assert all(Event.from_json(data) is event for data, event in zip(burst, decoded, strict=True))
     broken = message.replace(b'"type":"t"', b'"type":"has space"')
     for _ in range(2):  # a refusal is not remembered as an event
         with pytest.raises(ValidationError):

@@ -6,7 +6,6 @@ time, so a listing ordered by id is ordered by time.
 
 from __future__ import annotations
 
-import functools
 import os
 import time
 from datetime import datetime
@@ -16,6 +15,7 @@ import orjson
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer
 
 from hookhub.clock import isoformat_z
+from hookhub.memo import Recent
 
 #: Dotted lowercase names: ``ticket.created``, ``user.status_changed``, ``webhook.test``.
 EVENT_TYPE_PATTERN = r"^[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)*$"
@@ -24,10 +24,13 @@ CHANNEL_PATTERN = r"^[A-Za-z0-9_\-.:@/]+$"
 MAX_TYPE_CHARS = 128
 MAX_CHANNEL_CHARS = 255
 MAX_SOURCE_CHARS = 64
-#: Bus messages kept decoded, for the other subscribers handed the same one. One subscriber
-#: may handle a whole burst of publishes before the next runs; a miss only costs a parse. At
-#: worst this holds that many request bodies (1 MiB each by default).
-DECODED_EVENTS_KEPT = 16
+#: Bus messages kept decoded, for the other subscribers handed the same one: at most this
+#: many, and at most ``DECODED_BYTES_KEPT`` of message text. Each subscriber reads the bus in
+#: its own task, so one may handle a whole burst of publishes before the next runs: with 16
+#: kept, a burst of 64 concurrent publishes missed almost every time, and each of the three
+#: subscribers parsed and validated every event. A miss only costs a parse.
+DECODED_EVENTS_KEPT = 1024
+DECODED_BYTES_KEPT = 8 * 1024 * 1024
 
 
 #: Crockford's base32, two characters (10 bits) at a time: a ULID's 130 bits are 13 pairs.
@@ -121,6 +124,16 @@ class Event(BaseModel):
         return _decoded(data)
 
 
-@functools.lru_cache(maxsize=DECODED_EVENTS_KEPT)
 def _decoded(data: bytes) -> Event:
-    return Event.model_validate(orjson.loads(data))
+    event = _DECODED.get(data)
+    if event is None:
+        event = Event.model_validate(orjson.loads(data))  # a refusal is not kept
+        _DECODED.put(data, event)
+    return event
+
+
+_DECODED: Recent[bytes, Event] = Recent(
+    max_items=DECODED_EVENTS_KEPT,
+    max_bytes=DECODED_BYTES_KEPT,
+    size=lambda data, _event: len(data),
+)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import json
@@ -50,8 +51,17 @@ def generate_secret() -> str:
     return WHSEC_PREFIX + base64.b64encode(secrets.token_bytes(GENERATED_SECRET_BYTES)).decode()
 
 
+#: Secrets whose decoded key is kept: a few per webhook (rotation), signed at every attempt.
+KEYS_KEPT = 4096
+
+
+@functools.lru_cache(maxsize=KEYS_KEPT)
 def standard_key(secret: str) -> bytes:
-    """The HMAC key of a secret: decoded ``whsec_`` base64, or the string's UTF-8 bytes."""
+    """The HMAC key of a secret: decoded ``whsec_`` base64, or the string's UTF-8 bytes.
+
+    Cached: a webhook's secret is decoded once, not at every attempt (a malformed one raises
+    every time, as errors are not cached).
+    """
     if not secret.startswith(WHSEC_PREFIX):
         return secret.encode("utf-8")
     encoded = secret.removeprefix(WHSEC_PREFIX)

@@ -4,6 +4,7 @@ import pytest
 
 from hookhub.outbound.ssrf import (
     UnsafeURLError,
+    UrlGuard,
     check_addresses,
     parse_cidrs,
     resolve_and_check,
@@ -11,26 +12,48 @@ from hookhub.outbound.ssrf import (
 )
 
 
-@pytest.mark.parametrize(
-    "url",
-    [
-        "http://127.0.0.1/hook",
-        "http://10.0.0.1/hook",
-        "http://169.254.169.254/latest/meta-data",
-        "http://[::1]:8080/hook",
-        "http://[::ffff:127.0.0.1]/hook",
-        "http://0.0.0.0/",
-        "http://192.168.1.5/",
-        "http://localhost:9/hook",  # a name that resolves to loopback
-        "http://100.64.0.1/",  # carrier-grade NAT
-        "http://[2002:7f00:1::1]/",  # 6to4 around 127.0.0.1
-        "http://[2002:a00:1::1]/",  # 6to4 around 10.0.0.1
-        "http://168.63.129.16/",  # a cloud's metadata and DNS address
-    ],
-)
+INTERNAL_TARGETS = [
+    "http://127.0.0.1/hook",
+    "http://10.0.0.1/hook",
+    "http://169.254.169.254/latest/meta-data",
+    "http://[::1]:8080/hook",
+    "http://[::ffff:127.0.0.1]/hook",
+    "http://0.0.0.0/",
+    "http://192.168.1.5/",
+    "http://localhost:9/hook",  # a name that resolves to loopback
+    "http://100.64.0.1/",  # carrier-grade NAT
+    "http://[2002:7f00:1::1]/",  # 6to4 around 127.0.0.1
+    "http://[2002:a00:1::1]/",  # 6to4 around 10.0.0.1
+    "http://168.63.129.16/",  # a cloud's metadata and DNS address
+]
+
+
+@pytest.mark.parametrize("url", INTERNAL_TARGETS)
 async def test_internal_targets_are_refused(url: str) -> None:
     with pytest.raises(UnsafeURLError, match="forbidden address"):
         await resolve_and_check(url, allow_private=False)
+
+
+@pytest.mark.parametrize("url", INTERNAL_TARGETS)
+def test_the_guard_refuses_an_internal_ip_address_without_a_lookup(url: str) -> None:
+    guard = UrlGuard.from_cidrs(allow_private=False, cidrs=[])
+    if "localhost" in url:
+        assert guard.check_literal(url) is None  # a name: it has to be resolved
+        return
+    with pytest.raises(UnsafeURLError, match="forbidden address"):
+        guard.check_literal(url)
+
+
+def test_the_guard_passes_an_allowed_ip_address_without_a_lookup() -> None:
+    allowed = UrlGuard.from_cidrs(allow_private=False, cidrs=["127.0.0.0/8"])
+    assert allowed.check_literal("http://127.0.0.1:9/hook") == [ipaddress.ip_address("127.0.0.1")]
+    assert UrlGuard(allow_private=True).check_literal("http://[::1]/") == [
+        ipaddress.ip_address("::1")
+    ]
+    with pytest.raises(UnsafeURLError, match="http or https"):
+        allowed.check_literal("ftp://127.0.0.1/")
+    with pytest.raises(UnsafeURLError, match="forbidden address"):
+        allowed.check_literal("http://10.0.0.1/")
 
 
 async def test_private_targets_pass_when_allowed() -> None:

@@ -37,12 +37,14 @@ from typing import TYPE_CHECKING
 import httpx2
 import orjson
 import structlog
+from pydantic import ValidationError
 
 from hookhub.backoff import backoff_delay_s
 from hookhub.bus import EVENTS_TOPIC, Bus, Subscription
 from hookhub.clock import Clock
 from hookhub.config import Settings
 from hookhub.events import Event, new_id
+from hookhub.memo import Recent
 from hookhub.metrics import Metrics
 from hookhub.outbound.delivery import (
     AttemptResult,
@@ -56,6 +58,7 @@ from hookhub.outbound.recorder import BatchRecorder
 from hookhub.outbound.schedule import DEFAULT_RETRY_SCHEDULE_S
 from hookhub.outbound.sender import DeliverySender, Exchange, build_request
 from hookhub.outbound.ssrf import UnsafeURLError, UrlGuard
+from hookhub.signing import seed_body
 from hookhub.store.queue import AttemptRecord, DeliveryQueue
 
 if TYPE_CHECKING:  # a runtime import would be circular: services builds the dispatcher
@@ -81,6 +84,10 @@ CLAIM_AHEAD_PER_SLOT = 1
 CLAIM_AHEAD_SHARE = 4
 #: A delivery starts from the standby only while its lease outlasts a whole send by this much.
 STANDBY_LEASE_MARGIN_S = 5.0
+#: Bodies of recent events kept, by event id, at most so many and so many bytes: an event
+#: that fans out to several webhooks is serialised once (an event never changes).
+BODIES_KEPT = 256
+BODY_BYTES_KEPT = 4 * 1024 * 1024
 
 
 class _RefuseCookies(http.cookiejar.DefaultCookiePolicy):
@@ -150,6 +157,9 @@ class Dispatcher:
         self._standby: deque[tuple[datetime, ClaimedDelivery]] = deque()
         self._standby_reserved = 0
         self._handed_off: OrderedDict[str, None] = OrderedDict()
+        self._bodies: Recent[str, bytes] = Recent(
+            max_items=BODIES_KEPT, max_bytes=BODY_BYTES_KEPT, size=lambda _id, body: len(body)
+        )
         #: Whether deliveries may be due that no claim has picked up yet (a claim filled its
         #: limit, some were handed back or skipped for a saturated webhook, a handoff was
         #: partial): only then does a finished send wake the loop to claim again.
@@ -537,14 +547,21 @@ class Dispatcher:
             # Checked at every send, not only at creation: the name may have been re-pointed
             # at an internal address since (DNS rebinding). The connection then goes to the
             # addresses just checked, never to a second lookup of the name. The lookup has
-            # the connect timeout, so a slow resolver cannot hold a lease past its end.
-            async with asyncio.timeout(self._settings.outbound_connect_timeout_s):
-                addresses = await self._guard.check(url)
+            # the connect timeout, so a slow resolver cannot hold a lease past its end; an
+            # IP address needs no lookup, nor its timeout.
+            addresses = self._guard.check_literal(url)
+            if addresses is None:
+                async with asyncio.timeout(self._settings.outbound_connect_timeout_s):
+                    addresses = await self._guard.check(url)
         except UnsafeURLError as exc:
             return Exchange(AttemptResult(None, error=f"refused: {exc.message}"), None, None)
         except TimeoutError:
             return Exchange(AttemptResult(None, error="timeout: resolving the host"), None, None)
-        body, headers = build_request(delivery, self._clock())
+        body = self._bodies.get(delivery.event_id)
+        if body is None:
+            body = seed_body(delivery.payload)
+            self._bodies.put(delivery.event_id, body)
+        body, headers = build_request(delivery, self._clock(), body=body)
         return await self._sender.send(
             url,
             body,
@@ -623,11 +640,11 @@ class LocalHandoff:
 
 
 def _event_id(message: bytes) -> str | None:
+    # Through the decoded-event cache the other subscribers of the topic share: one parse.
     try:
-        event_id = orjson.loads(message).get("id")
-    except (orjson.JSONDecodeError, AttributeError):
+        return Event.from_json(message).id
+    except (orjson.JSONDecodeError, ValidationError):
         return None
-    return event_id if isinstance(event_id, str) else None
 
 
 def _origin(url: str) -> str:

@@ -46,9 +46,16 @@ def live_secrets(claimed: ClaimedDelivery, now: datetime) -> list[str]:
     return secrets
 
 
-def build_request(claimed: ClaimedDelivery, now: datetime) -> tuple[bytes, dict[str, str]]:
-    """The body and headers of an attempt made at ``now``."""
-    body = seed_body(claimed.payload)
+def build_request(
+    claimed: ClaimedDelivery, now: datetime, *, body: bytes | None = None
+) -> tuple[bytes, dict[str, str]]:
+    """The body and headers of an attempt made at ``now``.
+
+    ``body``, when given, is ``seed_body(claimed.payload)`` made already (for another
+    delivery of the same event).
+    """
+    if body is None:
+        body = seed_body(claimed.payload)
     secrets = live_secrets(claimed, now)
     timestamp_s = int(now.timestamp())
     headers = {

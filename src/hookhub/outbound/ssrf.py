@@ -136,3 +136,18 @@ class UrlGuard:
         return await resolve_and_check(
             url, allow_private=self.allow_private, allowed_networks=self.allowed_networks
         )
+
+    def check_literal(self, url: str) -> list[IPAddress] | None:
+        """Check ``url`` at once when its host is an IP address; None when it is a name.
+
+        Nothing is resolved, so there is nothing to wait for: the dispatcher checks such a
+        URL without the lookup's timeout. Raises :class:`UnsafeURLError` when refused.
+        """
+        _scheme, host, _port = split_url(url)
+        literal = _literal(host)
+        if literal is None:
+            return None
+        addresses = [literal]
+        allowed = self.allowed_networks
+        check_addresses(host, addresses, allow_private=self.allow_private, allowed_networks=allowed)
+        return addresses
