@@ -11,7 +11,6 @@ from hookhub.outbound.ssrf import (
     split_url,
 )
 
-
 INTERNAL_TARGETS = [
     "http://127.0.0.1/hook",
     "http://10.0.0.1/hook",
