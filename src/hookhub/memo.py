@@ -19,7 +19,7 @@ class Recent(Generic[K, V]):
     """Up to ``max_items`` values and ``max_bytes`` of their size, the least recent out first.
 
     ``size`` gives the bytes an entry counts for; an entry larger than ``max_bytes`` alone
-    is not kept.
+    is not kept. Values are never None: :meth:`get` answers None for a key not kept.
     """
 
     def __init__(self, *, max_items: int, max_bytes: int, size: Callable[[K, V], int]) -> None:

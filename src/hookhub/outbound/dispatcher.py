@@ -56,7 +56,7 @@ from hookhub.outbound.limits import WebhookSlots, bucket_for
 from hookhub.outbound.models import ClaimedDelivery, WebhookRecord
 from hookhub.outbound.recorder import BatchRecorder
 from hookhub.outbound.schedule import DEFAULT_RETRY_SCHEDULE_S
-from hookhub.outbound.sender import DeliverySender, Exchange, build_request
+from hookhub.outbound.sender import DeliverySender, Exchange, request_headers
 from hookhub.outbound.ssrf import UnsafeURLError, UrlGuard
 from hookhub.signing import seed_body
 from hookhub.store.queue import AttemptRecord, DeliveryQueue
@@ -547,21 +547,15 @@ class Dispatcher:
             # Checked at every send, not only at creation: the name may have been re-pointed
             # at an internal address since (DNS rebinding). The connection then goes to the
             # addresses just checked, never to a second lookup of the name. The lookup has
-            # the connect timeout, so a slow resolver cannot hold a lease past its end; an
-            # IP address needs no lookup, nor its timeout.
-            addresses = self._guard.check_literal(url)
-            if addresses is None:
-                async with asyncio.timeout(self._settings.outbound_connect_timeout_s):
-                    addresses = await self._guard.check(url)
+            # the connect timeout, so a slow resolver cannot hold a lease past its end.
+            timeout_s = self._settings.outbound_connect_timeout_s
+            addresses = await self._guard.check(url, timeout_s=timeout_s)
         except UnsafeURLError as exc:
             return Exchange(AttemptResult(None, error=f"refused: {exc.message}"), None, None)
         except TimeoutError:
             return Exchange(AttemptResult(None, error="timeout: resolving the host"), None, None)
-        body = self._bodies.get(delivery.event_id)
-        if body is None:
-            body = seed_body(delivery.payload)
-            self._bodies.put(delivery.event_id, body)
-        body, headers = build_request(delivery, self._clock(), body=body)
+        body = self._body_of(delivery)
+        headers = request_headers(delivery, body, self._clock())
         return await self._sender.send(
             url,
             body,
@@ -570,6 +564,14 @@ class Dispatcher:
             total_timeout_s=self._settings.outbound_timeout_s,
             addresses=addresses,
         )
+
+    def _body_of(self, delivery: ClaimedDelivery) -> bytes:
+        """The delivery's body, made once for all the webhooks of its event."""
+        body = self._bodies.get(delivery.event_id)
+        if body is None:
+            body = seed_body(delivery.payload)
+            self._bodies.put(delivery.event_id, body)
+        return body
 
     async def _disable(self, delivery: ClaimedDelivery, reason: str) -> None:
         webhook = delivery.webhook

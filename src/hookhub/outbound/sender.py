@@ -1,7 +1,8 @@
 """One delivery attempt: the signed request (pure) and the HTTP exchange (a thin shell).
 
-The body is the event payload as ``json.dumps(payload, sort_keys=True)``; the headers carry the
-seed 004 names and the Standard Webhooks names. The receiver's answer is read only up to
+The body is the event payload as ``json.dumps(payload, sort_keys=True)`` (``seed_body``, made by
+the dispatcher once per event); the headers carry the seed 004 names and the Standard Webhooks
+names. The receiver's answer is read only up to
 :data:`RESPONSE_EXCERPT_BYTES`, so a huge reply costs nothing.
 """
 
@@ -25,7 +26,7 @@ from hookhub.outbound.models import ClaimedDelivery
 from hookhub.outbound.pool import lifo_transport
 from hookhub.outbound.schedule import parse_retry_after
 from hookhub.outbound.ssrf import IPAddress
-from hookhub.signing import seed_body, seed_signature, standard_key, standard_signature_header
+from hookhub.signing import seed_signature, standard_key, standard_signature_header
 
 RESPONSE_EXCERPT_BYTES = RESPONSE_EXCERPT_CHARS * 4  # room for multi-byte UTF-8
 USER_AGENT = f"hookhub/{__version__}"
@@ -46,16 +47,8 @@ def live_secrets(claimed: ClaimedDelivery, now: datetime) -> list[str]:
     return secrets
 
 
-def build_request(
-    claimed: ClaimedDelivery, now: datetime, *, body: bytes | None = None
-) -> tuple[bytes, dict[str, str]]:
-    """The body and headers of an attempt made at ``now``.
-
-    ``body``, when given, is ``seed_body(claimed.payload)`` made already (for another
-    delivery of the same event).
-    """
-    if body is None:
-        body = seed_body(claimed.payload)
+def request_headers(claimed: ClaimedDelivery, body: bytes, now: datetime) -> dict[str, str]:
+    """The headers of an attempt made at ``now`` with ``body``: ``seed_body(claimed.payload)``."""
     secrets = live_secrets(claimed, now)
     timestamp_s = int(now.timestamp())
     headers = {
@@ -72,7 +65,7 @@ def build_request(
     }
     if len(secrets) > 1:
         headers[PREVIOUS_SIGNATURE_HEADER] = seed_signature(secrets[1], body)
-    return body, headers
+    return headers
 
 
 @dataclass(frozen=True)

@@ -131,23 +131,23 @@ class UrlGuard:
     def from_cidrs(cls, *, allow_private: bool, cidrs: Iterable[str]) -> UrlGuard:
         return cls(allow_private, tuple(parse_cidrs(cidrs)))
 
-    async def check(self, url: str) -> list[IPAddress]:
-        """Resolve and check ``url`` now; raises :class:`UnsafeURLError` when refused."""
-        return await resolve_and_check(
-            url, allow_private=self.allow_private, allowed_networks=self.allowed_networks
-        )
+    async def check(self, url: str, *, timeout_s: float | None = None) -> list[IPAddress]:
+        """Resolve and check ``url`` now; raises :class:`UnsafeURLError` when refused.
 
-    def check_literal(self, url: str) -> list[IPAddress] | None:
-        """Check ``url`` at once when its host is an IP address; None when it is a name.
-
-        Nothing is resolved, so there is nothing to wait for: the dispatcher checks such a
-        URL without the lookup's timeout. Raises :class:`UnsafeURLError` when refused.
+        ``timeout_s`` bounds the lookup (``TimeoutError`` past it). An IP address has nothing
+        to look up: it is checked at once, without setting a timer (every send checks its
+        webhook's URL again).
         """
         _scheme, host, _port = split_url(url)
         literal = _literal(host)
-        if literal is None:
-            return None
-        addresses = [literal]
-        allowed = self.allowed_networks
-        check_addresses(host, addresses, allow_private=self.allow_private, allowed_networks=allowed)
-        return addresses
+        if literal is not None:
+            addresses = [literal]
+            allowed = self.allowed_networks
+            check_addresses(
+                host, addresses, allow_private=self.allow_private, allowed_networks=allowed
+            )
+            return addresses
+        async with asyncio.timeout(timeout_s):
+            return await resolve_and_check(
+                url, allow_private=self.allow_private, allowed_networks=self.allowed_networks
+            )
